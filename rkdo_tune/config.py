@@ -1,0 +1,308 @@
+"""The trial configuration: one frozen dataclass, validated once at load time.
+
+Every knob of one training run lives here, flat, so that a search space, a
+`--set key=value` override, a CLI flag and an MLflow param all name the same
+thing. Nothing downstream re-validates or reads raw dicts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from rkdo_tune.errors import UsageError
+from rkdo_tune.metrics import EVAL_METRICS
+
+OBJECTIVES = ("rkdo", "icon")
+DATASETS = ("digits", "synthetic", "cifar10", "cifar100", "stl10")
+MODELS = ("small_cnn", "resnet18", "resnet18_cifar")
+RECURSIONS = ("in_batch", "temporal")
+TAU_SCHEDULES = ("level", "linear", "cosine", "constant")
+ALPHA_SCHEDULES = ("constant", "linear", "cosine", "exponential", "step", "plateau")
+KERNELS = ("gaussian", "student_t")
+PROTOCOLS = ("paper", "full")
+EVAL_FEATURES = ("embedding", "backbone")
+DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("fp32", "bf16")
+
+
+def _opt(default: Any, help: str, choices: tuple[str, ...] | None = None) -> Any:
+    return field(default=default, metadata={"help": help, "choices": choices})
+
+
+@dataclass(frozen=True)
+class TrialConfig:
+    """Everything one RKDO or I-Con training run needs. Defaults follow the reference code."""
+
+    objective: str = _opt("rkdo", "Training objective.", OBJECTIVES)
+    # Data
+    dataset: str = _opt("digits", "Dataset; digits and synthetic are offline.", DATASETS)
+    data_dir: str | None = _opt(None, "Directory holding (or receiving) torchvision datasets.")
+    download: bool = _opt(False, "Allow torchvision to download the dataset into data_dir.")
+    synthetic_size: int = _opt(32, "Image size of the synthetic dataset, in pixels.")
+    synthetic_classes: int = _opt(10, "Number of classes of the synthetic dataset.")
+    synthetic_samples: int = _opt(2000, "Number of images of the synthetic dataset.")
+    # Model
+    model: str = _opt("small_cnn", "Encoder architecture.", MODELS)
+    head_hidden: int = _opt(512, "Hidden width of the projection head.")
+    head_dim: int = _opt(64, "Output dimension of the projection head.")
+    head_batchnorm: bool = _opt(False, "Batch norm in the head (the paper's text; not the code).")
+    # Optimisation
+    epochs: int = _opt(10, "Number of epochs.")
+    steps_per_epoch: int | None = _opt(
+        None, "Optimiser steps per epoch; none = a full pass. 10 is the paper protocol."
+    )
+    batch_size: int = _opt(64, "Images per batch (each gives two views).")
+    lr: float = _opt(1e-3, "Adam learning rate.")
+    weight_decay: float = _opt(1e-5, "Adam weight decay.")
+    # Temperature
+    tau: float = _opt(0.5, "Softmax temperature tau0.")
+    beta: float = _opt(0.1, "Temperature cooling: tau*(1-beta*t/T); must be < 1.")
+    tau_schedule: str = _opt(
+        "level", "Cooling over recursion levels (reference) or over training steps.", TAU_SCHEDULES
+    )
+    # RKDO
+    alpha: float = _opt(0.5, "RKDO coupling strength (alpha0 when annealed), in (0, 1].")
+    depth: int = _opt(3, "RKDO recursion depth d >= 1 (in-batch recursion).")
+    detach_target: bool = _opt(False, "Stop the gradient through the RKDO target (ablation).")
+    recursion: str = _opt(
+        "in_batch",
+        "in_batch (reference code) or temporal (paper text, EMA over steps).",
+        RECURSIONS,
+    )
+    temporal_anchors: int = _opt(256, "Anchor-set size of the temporal recursion's field.")
+    # Alpha annealing
+    alpha_schedule: str = _opt("constant", "Annealing of alpha over training.", ALPHA_SCHEDULES)
+    alpha_min: float = _opt(0.05, "Floor of the alpha schedule.")
+    alpha_decay_factor: float = _opt(0.5, "Multiplier of step and plateau decay, in (0, 1).")
+    alpha_step_every: int = _opt(50, "Steps between step-decay drops.")
+    alpha_patience: int = _opt(3, "Flat slope windows before a plateau decay.")
+    # I-Con
+    debias: float = _opt(0.2, "I-Con debiasing weight toward uniform, in [0, 1].")
+    kernel: str = _opt("gaussian", "I-Con similarity kernel.", KERNELS)
+    student_df: float = _opt(1.0, "Degrees of freedom of the Student-t kernel.")
+    # Evaluation
+    protocol: str = _opt(
+        "paper", "Evaluation protocol: paper (10 test batches) or full.", PROTOCOLS
+    )
+    eval_features: str = _opt(
+        "embedding",
+        "Evaluate the head's embedding (reference) or backbone features.",
+        EVAL_FEATURES,
+    )
+    eval_every: int = _opt(1, "Evaluate every this many epochs (and always at the end).")
+    knn_k: int = _opt(5, "Neighbours for kNN accuracy and neighbourhood agreement.")
+    yardstick_batch: int = _opt(256, "Batch size of the common yardstick loss; keep it fixed.")
+    monitor_metric: str = _opt(
+        "eval/linear_acc", "Eval metric for peak, overspecialisation and steps-to-target."
+    )
+    target_metric_value: float | None = _opt(
+        None, "Value of monitor_metric that counts as reached (compute-to-target)."
+    )
+    # Diagnostics
+    slope_window: int = _opt(10, "Steps per loss-slope window.")
+    early_stop_threshold: float = _opt(0.005, "|log-loss slope| per step below which L is flat.")
+    early_stop_patience: int = _opt(2, "Consecutive flat windows that make the early-stop point.")
+    stop_early: bool = _opt(False, "Actually stop training at the early-stop point.")
+    overspec_delta: float = _opt(0.02, "Eval drop from peak that flags overspecialisation.")
+    # Runtime
+    seed: int = _opt(42, "Random seed (the paper used 42, 123, 456, 789, 101).")
+    device: str = _opt("auto", "Training device; auto picks CUDA when present.", DEVICES)
+    precision: str = _opt("fp32", "bf16 autocast on CUDA.", PRECISIONS)
+    compile: bool = _opt(False, "torch.compile the model (CUDA).")
+    log_every: int = _opt(1, "Steps between host-side metric reads.")
+
+    def __post_init__(self) -> None:
+        _validate(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+FIELDS: dict[str, dataclasses.Field] = {f.name: f for f in dataclasses.fields(TrialConfig)}
+
+
+def field_kind(name: str) -> type:
+    """The base Python type of a config field (Optional unwrapped)."""
+    hint = typing.get_type_hints(TrialConfig)[name]
+    if isinstance(hint, types.UnionType):
+        return next(arg for arg in typing.get_args(hint) if arg is not type(None))
+    return hint
+
+
+def is_optional(name: str) -> bool:
+    hint = typing.get_type_hints(TrialConfig)[name]
+    return isinstance(hint, types.UnionType) and type(None) in typing.get_args(hint)
+
+
+def suggest_key(key: str, valid: typing.Iterable[str]) -> str:
+    """A ' (did you mean X?)' suffix for a misspelt key, or ''."""
+    close = difflib.get_close_matches(key, list(valid), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+_EXPONENT_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+
+
+def coerce_value(name: str, value: Any, *, source: str) -> Any:
+    """Check (and lightly coerce: int -> float) one value against its field's type."""
+    if name not in FIELDS:
+        raise UsageError(f"{source}: unknown key '{name}'{suggest_key(name, FIELDS)}")
+    if value is None and is_optional(name):
+        return None
+    kind = field_kind(name)
+    if kind is float and isinstance(value, str) and _EXPONENT_FLOAT.fullmatch(value.strip()):
+        return float(value)  # PyYAML (YAML 1.1) reads 1e-4 as a string; accept it as meant
+    ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not ok:
+        raise UsageError(
+            f"{source}: key '{name}' must be {kind.__name__}, got {value!r} "
+            f"({type(value).__name__})"
+        )
+    return value
+
+
+def config_from_mapping(mapping: dict[str, Any], *, source: str) -> TrialConfig:
+    """Build a validated TrialConfig from a dict, naming `source` in any error."""
+    if not isinstance(mapping, dict):
+        raise UsageError(f"{source}: expected a mapping of config keys, got {mapping!r}")
+    values = {key: coerce_value(key, value, source=source) for key, value in mapping.items()}
+    try:
+        return TrialConfig(**values)
+    except InvalidValue as exc:
+        raise UsageError(f"{source}: {exc}") from None
+
+
+def load_config_file(path: str | Path, overrides: dict[str, Any] | None = None) -> TrialConfig:
+    """Read a YAML trial config; `overrides` (already typed) win over the file."""
+    path = Path(path)
+    data = read_yaml(path)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise UsageError(f"{path}: expected a mapping of config keys at the top level")
+    merged = {**data, **(overrides or {})}
+    return config_from_mapping(merged, source=str(path))
+
+
+def read_yaml(path: Path) -> Any:
+    """safe_load a YAML file; a syntax error becomes one line with its line number."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read file ({exc.strerror})") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise UsageError(f"{path}: malformed YAML{where}: {problem}") from None
+
+
+def parse_override(text: str, *, source: str = "--set") -> tuple[str, Any]:
+    """Split 'key=value' and type the value with YAML rules ('0.3' -> 0.3, 'none' -> None)."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise UsageError(f"{source}: expected key=value, got {text!r}")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw
+    if isinstance(value, str) and value.lower() == "none":
+        value = None
+    return key, value
+
+
+class InvalidValue(UsageError):
+    """A config value breaks a range or choice rule; the message names key and value."""
+
+    def __init__(self, key: str, value: Any, rule: str) -> None:
+        super().__init__(f"key '{key}' has value {value!r}, but {rule}")
+        self.key, self.value, self.rule = key, value, rule
+
+
+def _check(condition: bool, key: str, value: Any, rule: str) -> None:
+    if not condition:
+        raise InvalidValue(key, value, rule)
+
+
+def _check_choices(config: TrialConfig) -> None:
+    for name, spec in FIELDS.items():
+        choices = spec.metadata.get("choices")
+        value = getattr(config, name)
+        if choices and value not in choices:
+            _check(False, name, value, f"it must be one of {', '.join(choices)}")
+
+
+_POSITIVE_INTS = (
+    "epochs",
+    "batch_size",
+    "head_hidden",
+    "head_dim",
+    "eval_every",
+    "knn_k",
+    "yardstick_batch",
+    "slope_window",
+    "early_stop_patience",
+    "alpha_step_every",
+    "alpha_patience",
+    "temporal_anchors",
+    "log_every",
+    "synthetic_size",
+    "synthetic_samples",
+)
+
+
+def _validate(c: TrialConfig) -> None:
+    """All range and choice rules, applied once when the config is built."""
+    _check_choices(c)
+    _check(
+        c.monitor_metric in EVAL_METRICS,
+        "monitor_metric",
+        c.monitor_metric,
+        f"it must be one of {', '.join(EVAL_METRICS)}",
+    )
+    _check(0 < c.alpha <= 1, "alpha", c.alpha, "it must lie in (0, 1]")
+    _check(c.depth >= 1, "depth", c.depth, "it must be >= 1")
+    _check(c.tau > 0, "tau", c.tau, "it must be > 0")
+    _check(0 <= c.beta < 1, "beta", c.beta, "it must lie in [0, 1) (beta >= 1 drives tau to 0)")
+    if c.alpha_schedule != "constant":  # alpha_min is only read by an annealing schedule
+        _check(0 < c.alpha_min <= c.alpha, "alpha_min", c.alpha_min, "it must lie in (0, alpha]")
+    _check(
+        0 < c.alpha_decay_factor < 1,
+        "alpha_decay_factor",
+        c.alpha_decay_factor,
+        "it must lie in (0, 1)",
+    )
+    _check(0 <= c.debias <= 1, "debias", c.debias, "it must lie in [0, 1]")
+    _check(c.student_df > 0, "student_df", c.student_df, "it must be > 0")
+    _check(c.lr > 0, "lr", c.lr, "it must be > 0")
+    _check(c.weight_decay >= 0, "weight_decay", c.weight_decay, "it must be >= 0")
+    _check(c.overspec_delta >= 0, "overspec_delta", c.overspec_delta, "it must be >= 0")
+    _check(
+        c.early_stop_threshold > 0, "early_stop_threshold", c.early_stop_threshold, "it must be > 0"
+    )
+    for name in _POSITIVE_INTS:
+        _check(getattr(c, name) >= 1, name, getattr(c, name), "it must be >= 1")
+    _check(c.synthetic_classes >= 2, "synthetic_classes", c.synthetic_classes, "it must be >= 2")
+    _check(c.slope_window >= 2, "slope_window", c.slope_window, "a slope needs >= 2 steps")
+    _check(c.batch_size >= 2, "batch_size", c.batch_size, "contrastive batches need >= 2")
+    if c.steps_per_epoch is not None:
+        _check(
+            c.steps_per_epoch >= 1,
+            "steps_per_epoch",
+            c.steps_per_epoch,
+            "it must be >= 1 (or none for a full pass)",
+        )
