@@ -1,0 +1,58 @@
+"""Helpers shared by the objectives: the batch-mean KL and the argument checks.
+
+All objectives compare a target distribution p with a learned one q, row by
+row, as ``KL_batchmean(p, q) = sum_ij p_ij (log p_ij - log q_ij) / B`` -- what
+``torch.nn.functional.kl_div(log_q, p, reduction="batchmean")`` computes.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from rkdo_tune.errors import UsageError
+
+
+def kl_batchmean(log_p: Tensor, log_q: Tensor) -> Tensor:
+    """``sum_ij p_ij (log p_ij - log q_ij) / B`` from log-probabilities, both (B, C).
+
+    Entries with ``p_ij == 0`` (``log_p == -inf``) contribute exactly 0
+    (0·log 0 = 0), whatever ``log_q`` is there, even ``-inf`` (a masked column).
+    Working from ``log_p`` rather than ``p`` keeps the term finite, with finite
+    gradients, where ``p`` underflows. A ``log_p`` that requires grad must be
+    finite where it matters: the gradient of the zeroed branch is not defined.
+    """
+    terms = torch.where(torch.isneginf(log_p), 0.0, log_p.exp() * (log_p - log_q))
+    return terms.sum() / log_p.shape[0]
+
+
+def _fail(name: str, value: object, rule: str) -> None:
+    raise UsageError(f"{name}={value!r} is invalid: it must {rule}")
+
+
+def check_alpha(alpha: float) -> None:
+    if not 0 < alpha <= 1:  # also rejects NaN
+        _fail("alpha", alpha, "lie in (0, 1]")
+
+
+def check_tau(tau: float) -> None:
+    if not (tau > 0 and math.isfinite(tau)):
+        _fail("tau", tau, "be a finite number > 0")
+
+
+def check_depth(depth: int) -> None:
+    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
+        _fail("depth", depth, "be an integer >= 1")
+
+
+def check_beta(beta: float) -> None:
+    if not 0 <= beta < 1:
+        _fail("beta", beta, "lie in [0, 1) (beta >= 1 drives tau to 0 or below)")
+
+
+def check_pair(z1: Tensor, z2: Tensor) -> None:
+    """z1 and z2 must be (B, D) with the same shape; a mismatch is a caller bug."""
+    if z1.ndim != 2 or z1.shape != z2.shape:
+        raise ValueError(f"z1 and z2 must both be (B, D); got {tuple(z1.shape)}, {tuple(z2.shape)}")

@@ -1,0 +1,62 @@
+"""The I-Con baseline, as the reference code runs it.
+
+Target ``p = (1 - a) I + (a / B) ones`` (``a`` is the debiasing weight), learned
+``q = softmax_rows(K / tau)`` with ``K = z1 @ z2.T`` (the "gaussian" kernel on
+the unit sphere) or ``K_ij = -log(1 + ||z1_i - z2_j||^2 / df)`` (Student-t),
+and the loss ``KL_batchmean(p, q)``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from rkdo_tune.errors import UsageError
+from rkdo_tune.objectives._divergence import check_pair, check_tau, kl_batchmean
+
+KERNELS = ("gaussian", "student_t")
+
+
+def icon_loss(
+    z1: Tensor,
+    z2: Tensor,
+    *,
+    tau: float = 0.5,
+    debias: float = 0.2,
+    kernel: str = "gaussian",
+    df: float = 1.0,
+) -> tuple[Tensor, dict[str, Tensor]]:
+    """I-Con loss of the positive pairs (z1_i, z2_i); z1, z2 are (B, D), L2-normalised.
+
+    Returns the 0-d loss and detached diagnostics: ``tension`` (the KL itself)
+    and ``positive_prob`` (mean of diag q).
+    """
+    check_pair(z1, z2)
+    check_tau(tau)
+    if not 0 <= debias <= 1:
+        raise UsageError(f"debias={debias!r} is invalid: it must lie in [0, 1]")
+    if kernel not in KERNELS:
+        raise UsageError(f"kernel={kernel!r} is invalid: it must be one of {', '.join(KERNELS)}")
+    if not df > 0:
+        raise UsageError(f"df={df!r} is invalid: it must be > 0")
+
+    batch = z1.shape[0]
+    sim = z1 @ z2.T
+    if kernel == "gaussian":
+        logits = sim / tau
+    else:
+        sq_dist = (
+            z1.square().sum(1, keepdim=True) + z2.square().sum(1)[None, :] - 2 * sim
+        ).clamp_min(0)  # expanded form: one matmul, and a smooth gradient at distance 0
+        logits = -torch.log1p(sq_dist / df) / tau
+    log_q = F.log_softmax(logits, dim=1)
+
+    eye = torch.eye(batch, dtype=log_q.dtype, device=log_q.device)
+    log_p = ((1 - debias) * eye + debias / batch).log()  # -inf off the diagonal when debias = 0
+    loss = kl_batchmean(log_p, log_q)
+    diagnostics = {
+        "tension": loss.detach(),
+        "positive_prob": log_q.detach().diagonal().exp().mean(),
+    }
+    return loss, diagnostics
