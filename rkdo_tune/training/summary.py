@@ -1,0 +1,55 @@
+"""Turns a finished run's history into its TrainResult: last eval scores plus diag/*."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rkdo_tune import metrics as m
+from rkdo_tune.config import TrialConfig
+from rkdo_tune.diagnostics import summarize_history
+from rkdo_tune.training.callbacks import STATUS_DIVERGED, History, TrainResult
+
+
+def final_metrics(config: TrialConfig, history: History, *, status: str, steps: int) -> dict:
+    """The last evaluation's scores, the diagnostics of the whole history, and run facts."""
+    scores = {key: values[-1] for key, values in history.evals.items() if values}
+    monitored = history.evals.get(config.monitor_metric, [])
+    diag = summarize_history(
+        train_steps=np.asarray(history.steps, dtype=float),
+        train_losses=np.asarray(history.train.get(m.TRAIN_LOSS, []), dtype=float),
+        eval_steps=np.asarray(history.eval_steps[: len(monitored)], dtype=float),
+        eval_values=np.asarray(monitored, dtype=float),
+        mode=m.MODE_OF[config.monitor_metric],
+        window=config.slope_window,
+        threshold=config.early_stop_threshold,
+        patience=config.early_stop_patience,
+        delta=config.overspec_delta,
+        target=config.target_metric_value,
+    )
+    diag[m.DIAG_DIVERGED] = float(status == STATUS_DIVERGED)
+    diag[m.DIAG_STEPS] = float(steps)
+    return {**scores, **diag}
+
+
+def summarize_run(
+    *,
+    config: TrialConfig,
+    history: History,
+    status: str,
+    reason: str,
+    steps: int,
+    epochs_completed: int,
+    device: str,
+    wall_seconds: float,
+) -> TrainResult:
+    return TrainResult(
+        config=config,
+        status=status,
+        metrics=final_metrics(config, history, status=status, steps=steps),
+        history=history,
+        steps=steps,
+        epochs_completed=epochs_completed,
+        device=device,
+        wall_seconds=wall_seconds,
+        reason=reason,
+    )

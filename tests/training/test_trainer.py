@@ -1,0 +1,126 @@
+"""The shared trainer on digits: both objectives run, resume is exact, divergence is caught."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import pytest
+
+from rkdo_tune import metrics as m
+from rkdo_tune.config import TrialConfig
+from rkdo_tune.data import load_dataset
+from rkdo_tune.training import (
+    STATUS_COMPLETED,
+    STATUS_DIVERGED,
+    STATUS_EARLY_STOPPED,
+    STATUS_STOPPED,
+    CallbackList,
+    CheckpointEveryEval,
+    TrainCallback,
+    Trainer,
+    train,
+)
+
+DIGITS = load_dataset("digits")
+
+
+def tiny(**overrides) -> TrialConfig:
+    base = {
+        "dataset": "digits",
+        "epochs": 2,
+        "steps_per_epoch": 4,
+        "batch_size": 32,
+        "slope_window": 2,
+        "device": "cpu",
+    }
+    return TrialConfig(**{**base, **overrides})
+
+
+class StopAfterEpoch(TrainCallback):
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def on_eval(self, *, epoch, **_):
+        return epoch >= self.epoch
+
+
+@pytest.mark.parametrize("objective", ["rkdo", "icon"])
+def test_one_trainer_runs_both_objectives(objective):
+    result = train(tiny(objective=objective), data=DIGITS)
+    assert result.status == STATUS_COMPLETED
+    assert result.steps == 8 and result.epochs_completed == 2
+    assert result.history.steps == list(range(1, 9))
+    assert result.history.eval_epochs == [1, 2]
+    for key in (*m.EVAL_METRICS, m.DIAG_EARLY_STOP_STEP, m.DIAG_OVERSPECIALIZED, m.DIAG_STEPS):
+        assert key in result.metrics
+    assert all(math.isfinite(v) for v in result.history.train[m.TRAIN_LOSS])
+
+
+def test_same_seed_gives_identical_runs_and_other_seed_differs():
+    a = train(tiny(seed=1), data=DIGITS).history.train[m.TRAIN_LOSS]
+    b = train(tiny(seed=1), data=DIGITS).history.train[m.TRAIN_LOSS]
+    c = train(tiny(seed=2), data=DIGITS).history.train[m.TRAIN_LOSS]
+    assert a == b
+    assert a != c
+
+
+def test_resume_from_checkpoint_reproduces_an_uninterrupted_run(tmp_path):
+    config = tiny(epochs=3)
+    whole = train(config, data=DIGITS)
+    first = Trainer(
+        config,
+        data=DIGITS,
+        callback=CallbackList([CheckpointEveryEval(tmp_path), StopAfterEpoch(1)]),
+    )
+    assert first.run().status == STATUS_STOPPED
+    resumed = train(config, data=DIGITS, checkpoint_dir=tmp_path)
+    assert resumed.history.train[m.TRAIN_LOSS] == whole.history.train[m.TRAIN_LOSS]
+    assert resumed.history.evals[m.EVAL_LINEAR_ACC] == whole.history.evals[m.EVAL_LINEAR_ACC]
+
+
+def test_non_finite_loss_ends_as_diverged_with_step_and_value():
+    result = train(tiny(lr=1e12, epochs=3, steps_per_epoch=5), data=DIGITS)
+    assert result.status == STATUS_DIVERGED
+    assert "non-finite loss" in result.reason and "at step" in result.reason
+    assert result.metrics[m.DIAG_DIVERGED] == 1.0
+
+
+def test_schedules_feed_alpha_and_tau_each_step():
+    config = tiny(
+        alpha=0.8, alpha_schedule="linear", alpha_min=0.1, tau_schedule="linear", beta=0.5
+    )
+    history = train(config, data=DIGITS).history
+    alphas, taus = history.train[m.TRAIN_ALPHA], history.train[m.TRAIN_TAU]
+    assert alphas[0] == pytest.approx(0.8) and alphas[-1] < alphas[0]
+    assert all(x >= y for x, y in itertools.pairwise(alphas))
+    assert taus[0] == pytest.approx(0.5) and taus[-1] < taus[0]
+
+
+def test_temporal_recursion_trains_end_to_end():
+    result = train(tiny(recursion="temporal", temporal_anchors=64), data=DIGITS)
+    assert result.status == STATUS_COMPLETED
+    assert all(math.isfinite(v) for v in result.history.train[m.TRAIN_TENSION])
+
+
+def test_stop_early_stops_at_the_flat_point():
+    config = tiny(epochs=5, stop_early=True, early_stop_threshold=10.0, early_stop_patience=1)
+    result = train(config, data=DIGITS)
+    assert result.status == STATUS_EARLY_STOPPED
+    assert result.steps < 20
+    assert result.metrics[m.DIAG_EARLY_STOP_STEP] == result.steps
+
+
+def test_batch_larger_than_dataset_is_a_usage_error():
+    from rkdo_tune.errors import UsageError
+
+    with pytest.raises(UsageError, match="batch_size"):
+        Trainer(tiny(batch_size=100_000), data=DIGITS)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("objective", ["rkdo", "icon"])
+def test_three_digits_epochs_beat_chance_clearly(objective):
+    config = TrialConfig(objective=objective, dataset="digits", epochs=3, device="cpu")
+    result = train(config, data=DIGITS)
+    assert result.metrics[m.EVAL_LINEAR_ACC] > 0.5  # chance is 0.1
