@@ -1,0 +1,243 @@
+"""Runs a SearchSpace as a Ray Tune experiment searched by Optuna.
+
+Ray is started here and nowhere else: embedded locally by default, or
+attached to a cluster with `address`. The sweep layer knows nothing about
+losses; it hands each trial's parameters to `sweep_trial`.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import ray
+from ray import tune
+from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, MedianStoppingRule
+from ray.tune.search import ConcurrencyLimiter
+from ray.tune.search.optuna import OptunaSearch
+
+from rkdo_tune.config import TrialConfig
+from rkdo_tune.errors import EnvironmentFailure
+from rkdo_tune.sweep.plan import SweepOptions, SweepPlan
+from rkdo_tune.sweep.progress import LiveProgress
+from rkdo_tune.sweep.space import make_sampler, sample_params
+from rkdo_tune.sweep.trial import EPOCH_KEY, REASON_KEY, STATUS_KEY, sweep_trial
+
+
+@dataclass(frozen=True)
+class TrialSummary:
+    """One configuration's outcome, already averaged over its seeds."""
+
+    trial_id: str
+    params: dict[str, Any]
+    value: float
+    std: float
+    status: str
+    reason: str
+    epochs: int
+    metrics: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SweepOutcome:
+    plan: SweepPlan
+    metric: str
+    mode: str
+    trials: tuple[TrialSummary, ...]
+    errors: int
+
+    def ranked(self) -> list[TrialSummary]:
+        """Trials with a finite metric, best first."""
+        finite = [t for t in self.trials if math.isfinite(t.value)]
+        return sorted(finite, key=lambda t: t.value, reverse=self.mode == "max")
+
+
+def connect_ray(address: str | None) -> None:
+    """Attach to `address`, or start an embedded Ray with its dashboard off."""
+    if ray.is_initialized():
+        return
+    os.environ.setdefault("RAY_DEDUP_LOGS", "1")
+    # Per-epoch checkpoints of short trials trip this warning; it is expected here.
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    try:
+        if address:
+            ray.init(address=address, log_to_driver=False)
+        else:
+            ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False)
+    except ConnectionError as exc:
+        raise EnvironmentFailure(f"--address {address}: cannot reach Ray ({exc})") from None
+    except Exception as exc:
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if "auth" in text.lower() or "token" in text.lower():
+            text += " (set the same RAY_AUTH_MODE and RAY_AUTH_TOKEN as the cluster)"
+        where = f"--address {address}" if address else "local Ray"
+        raise EnvironmentFailure(f"{where}: cannot start or reach Ray: {text}") from None
+
+
+def max_epochs(space: Any) -> int:
+    """The longest a trial can run, in epochs (= reports): ASHA's max_t."""
+    for parameter in space.parameters:
+        if parameter.name == "epochs":
+            candidates = [*parameter.choices, parameter.high, space.base.get("epochs")]
+            return int(max(c for c in candidates if c is not None))
+    return int(space.base.get("epochs", TrialConfig().epochs))
+
+
+def _scheduler(space: Any) -> Any:
+    settings = space.scheduler
+    epochs = max_epochs(space)
+    if settings.kind == "asha":
+        return ASHAScheduler(
+            time_attr="training_iteration",
+            max_t=max(epochs, settings.grace_period),
+            grace_period=settings.grace_period,
+            reduction_factor=settings.reduction_factor,
+        )
+    if settings.kind == "median":
+        return MedianStoppingRule(
+            time_attr="training_iteration",
+            grace_period=settings.grace_period,
+            min_samples_required=2,
+        )
+    return FIFOScheduler()
+
+
+def _searcher(space: Any, plan: SweepPlan, options: SweepOptions) -> Any:
+    storage = None
+    if options.optuna_storage:
+        import optuna
+
+        storage = optuna.storages.RDBStorage(url=options.optuna_storage)
+    searcher = OptunaSearch(
+        space=functools.partial(sample_params, space),  # picklable: searcher state is saved
+        metric=space.metric,  # define-by-run: TuneConfig's metric does not reach the searcher
+        mode=space.mode,
+        points_to_evaluate=[dict(p) for p in space.search.points_to_evaluate] or None,
+        sampler=make_sampler(space),
+        study_name=plan.name,
+        storage=storage,
+    )
+    return ConcurrencyLimiter(searcher, max_concurrent=space.search.max_concurrent)
+
+
+def _trainable(space: Any, observer_factory: Any) -> Any:
+    trainable = tune.with_parameters(sweep_trial, space=space, observer_factory=observer_factory)
+    return tune.with_resources(
+        trainable, {"cpu": space.resources.cpus, "gpu": space.resources.gpus}
+    )
+
+
+def _run_config(plan: SweepPlan, options: SweepOptions, callbacks: Sequence[Any]) -> Any:
+    return tune.RunConfig(
+        name=plan.name,
+        storage_path=plan.storage_path,
+        failure_config=tune.FailureConfig(max_failures=options.max_failures),
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+        callbacks=list(callbacks),
+        verbose=0,
+    )
+
+
+def build_tuner(
+    space: Any,
+    plan: SweepPlan,
+    options: SweepOptions,
+    *,
+    observer_factory: Any = None,
+    callbacks: Sequence[Any] = (),
+) -> tune.Tuner:
+    """A new Tuner, or the restored one of an earlier sweep with the same name."""
+    trainable = _trainable(space, observer_factory)
+    if options.resume:
+        if not tune.Tuner.can_restore(plan.experiment_path):
+            raise EnvironmentFailure(f"--resume: no sweep to resume at {plan.experiment_path}")
+        return tune.Tuner.restore(
+            plan.experiment_path, trainable, resume_unfinished=True, resume_errored=True
+        )
+    return tune.Tuner(
+        trainable,
+        tune_config=tune.TuneConfig(
+            search_alg=_searcher(space, plan, options),
+            scheduler=_scheduler(space),
+            num_samples=space.search.num_samples,
+            metric=space.metric,
+            mode=space.mode,
+        ),
+        run_config=_run_config(plan, options, callbacks),
+    )
+
+
+def _as_float(value: Any) -> float:
+    return math.nan if value is None else float(value)
+
+
+def _summaries(results: Any, space: Any) -> tuple[list[TrialSummary], int]:
+    summaries, errors = [], 0
+    for result in results:
+        metrics = dict(result.metrics or {})
+        if result.error is not None:
+            errors += 1
+        value = metrics.get(space.metric, math.nan)
+        summaries.append(
+            TrialSummary(
+                trial_id=str(metrics.get("trial_id", result.path.rsplit("/", 1)[-1])),
+                params={k: v for k, v in (result.config or {}).items()},
+                value=_as_float(value),
+                std=_as_float(metrics.get(f"{space.metric}_std")),
+                status="error" if result.error is not None else metrics.get(STATUS_KEY, "?"),
+                reason=str(result.error).splitlines()[0]
+                if result.error is not None
+                else metrics.get(REASON_KEY, ""),
+                epochs=int(metrics.get(EPOCH_KEY, 0) or 0),
+                metrics=metrics,
+            )
+        )
+    return summaries, errors
+
+
+class SweepTracker:
+    """What a tracking layer does around a sweep; the default tracks nothing.
+
+    `start` runs on the driver before Ray starts (so an unreachable tracking
+    server fails fast and starts nothing); `observer_factory` is shipped to
+    every trial; `finish` returns extra lines for the end-of-sweep summary.
+    """
+
+    def start(self, *, space: Any, plan: SweepPlan, resume: bool) -> None:
+        """Prepare tracking for the sweep (e.g. create or reattach its parent run)."""
+
+    def observer_factory(self) -> Any:
+        return None
+
+    def finish(self, outcome: SweepOutcome, *, error: BaseException | None = None) -> list[str]:
+        return []
+
+
+def run_sweep(
+    space: Any, plan: SweepPlan, options: SweepOptions, *, tracker: SweepTracker | None = None
+) -> tuple[SweepOutcome, list[str]]:
+    """Start tracking, start (or attach to) Ray, run every trial, and summarise them.
+
+    Returns the outcome and the tracker's lines for the summary.
+    """
+    tracker = tracker or SweepTracker()
+    tracker.start(space=space, plan=plan, resume=options.resume)
+    connect_ray(options.address)
+    progress = LiveProgress(metric=space.metric, mode=space.mode)
+    tuner = build_tuner(
+        space, plan, options, observer_factory=tracker.observer_factory(), callbacks=[progress]
+    )
+    try:
+        results = tuner.fit()
+    except BaseException as exc:
+        tracker.finish(SweepOutcome(plan, space.metric, space.mode, (), 0), error=exc)
+        raise
+    summaries, errors = _summaries(results, space)
+    outcome = SweepOutcome(
+        plan=plan, metric=space.metric, mode=space.mode, trials=tuple(summaries), errors=errors
+    )
+    return outcome, tracker.finish(outcome)

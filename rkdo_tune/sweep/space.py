@@ -1,0 +1,220 @@
+"""Search spaces for `rkdo-tune sweep`: load a YAML space, sample it define-by-run, build trials.
+
+A space is validated completely when it is loaded (see `_schema`), so a
+mistake is one line before Ray, Optuna or MLflow start. This module never
+imports Ray or MLflow, and imports Optuna only to build a sampler.
+
+    space = load_space("alpha_ablation", overrides=["search.num_samples=4"])
+    params = sample_params(space, optuna_trial)          # inside OptunaSearch
+    configs = [trial_config(space, params, seed=s) for s in space.seeds]
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import rkdo_tune
+from rkdo_tune.config import TrialConfig, config_from_mapping, read_yaml, suggest_key
+from rkdo_tune.errors import UsageError
+from rkdo_tune.sweep._schema import (
+    DEFAULTS,
+    PAPER_SEEDS,
+    Parameter,
+    Resources,
+    SchedulerSettings,
+    SearchSettings,
+    apply_overrides,
+    condition_holds,
+    parse_space,
+)
+
+if TYPE_CHECKING:
+    import optuna
+
+__all__ = [
+    "PAPER_SEEDS",
+    "Parameter",
+    "Resources",
+    "SchedulerSettings",
+    "SearchSettings",
+    "SearchSpace",
+    "count_trials",
+    "list_spaces",
+    "load_space",
+    "make_sampler",
+    "resolve_space_path",
+    "sample_params",
+    "trial_config",
+]
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """A validated search space. `raw` is the YAML dict after overrides (for logging)."""
+
+    name: str
+    description: str
+    metric: str
+    mode: str
+    base: Mapping[str, Any]
+    parameters: tuple[Parameter, ...]
+    search: SearchSettings
+    scheduler: SchedulerSettings
+    seeds: tuple[int, ...]
+    resources: Resources
+    source: Path
+    raw: Mapping[str, Any]
+
+    def with_updates(
+        self,
+        *,
+        num_samples: int | None = None,
+        max_concurrent: int | None = None,
+        cpus: float | None = None,
+        gpus: float | None = None,
+    ) -> SearchSpace:
+        """This space with CLI-flag values written into `raw` and validated again."""
+        updates = {
+            ("search", "num_samples"): num_samples,
+            ("search", "max_concurrent"): max_concurrent,
+            ("resources", "cpus"): cpus,
+            ("resources", "gpus"): gpus,
+        }
+        raw = copy.deepcopy(dict(self.raw))
+        for (section, key), value in updates.items():
+            if value is not None:
+                current = raw.get(section)
+                raw[section] = {**(current if isinstance(current, dict) else {}), key: value}
+        return _build(raw, self.source)
+
+
+def _build(raw: Any, source: Path) -> SearchSpace:
+    return SearchSpace(**parse_space(raw, str(source)), source=source, raw=raw)
+
+
+def load_space(path_or_name: str | Path, *, overrides: Sequence[str] = ()) -> SearchSpace:
+    """Read, override (`key.path=value`, YAML-typed) and validate a space file or packaged name."""
+    path = resolve_space_path(path_or_name)
+    raw = read_yaml(path)
+    if overrides and isinstance(raw, dict):
+        raw = apply_overrides(raw, overrides)
+    return _build(raw, path)
+
+
+def _space_dirs() -> list[Path]:
+    """Packaged spaces: inside the package (wheels), then the repo's top level (editable)."""
+    package = Path(rkdo_tune.__file__).parent
+    return [d for d in (package / "search_spaces", package.parent / "search_spaces") if d.is_dir()]
+
+
+def _packaged_spaces() -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    for directory in _space_dirs():
+        for path in sorted(directory.glob("*.yaml")):
+            found.setdefault(path.name, path)
+    return dict(sorted(found.items()))
+
+
+def resolve_space_path(name_or_path: str | Path) -> Path:
+    """An existing file as given, else a bare name ('smoke' or 'smoke.yaml') among the packaged."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    if len(path.parts) != 1:
+        raise UsageError(f"{path}: no such search-space file")
+    file_name = path.name if path.suffix in (".yaml", ".yml") else f"{path.name}.yaml"
+    packaged = _packaged_spaces()
+    if file_name in packaged:
+        return packaged[file_name]
+    raise UsageError(
+        f"unknown search space '{name_or_path}'{suggest_key(file_name, packaged)}; "
+        f"packaged spaces: {', '.join(packaged) or 'none found'}"
+    )
+
+
+def _first_sentence(text: Any) -> str:
+    text = " ".join(str(text or "").split())
+    match = re.match(r"(.+?[.!?])(\s|$)", text)
+    return match.group(1) if match else text
+
+
+def list_spaces() -> list[tuple[str, str]]:
+    """(file name, first sentence of its description) of every packaged space."""
+    spaces = []
+    for file_name, path in _packaged_spaces().items():
+        data = read_yaml(path)
+        spaces.append(
+            (file_name, _first_sentence(isinstance(data, dict) and data.get("description")))
+        )
+    return spaces
+
+
+def sample_params(space: SearchSpace, trial: optuna.trial.Trial) -> dict[str, Any]:
+    """Define-by-run: suggest each parameter in order, skipping those whose `when` fails."""
+    values = {**DEFAULTS, **space.base}
+    params: dict[str, Any] = {}
+    for p in space.parameters:
+        if not condition_holds(p.when, values):
+            continue
+        if p.kind == "categorical":
+            value = trial.suggest_categorical(p.name, list(p.choices))
+        elif p.kind == "int":
+            value = trial.suggest_int(p.name, p.low, p.high, step=p.step, log=p.log)
+        else:
+            value = trial.suggest_float(p.name, p.low, p.high, step=p.step, log=p.log)
+        params[p.name] = values[p.name] = value
+    return params
+
+
+def trial_config(space: SearchSpace, params: Mapping[str, Any], *, seed: int) -> TrialConfig:
+    """The TrialConfig of one run: base, then the sampled params, then the repeat seed."""
+    source = f"{space.source}: trial {dict(params)!r}"
+    return config_from_mapping({**space.base, **params, "seed": seed}, source=source)
+
+
+def make_sampler(space: SearchSpace) -> optuna.samplers.BaseSampler:
+    """The Optuna sampler of `search.algorithm`, seeded with `search.seed`.
+
+    cmaes and qmc sample categorical (and, for cmaes, one-dimensional) spaces
+    with Optuna's independent fallback sampler, which warns. tpe is
+    multivariate (grouped when a parameter has `when`) and starts from half
+    the budget (at most 10) of random trials, so that small sweeps still model.
+    Optuna's "experimental" warnings (qmc, TPE's group) are silenced here.
+    """
+    import optuna
+
+    search = space.search
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        if search.algorithm == "grid":
+            from rkdo_tune.sweep._grid import AskTellGridSampler
+
+            grid = {p.name: list(p.grid()) for p in space.parameters}
+            return AskTellGridSampler(search_space=grid, seed=search.seed)
+        if search.algorithm == "random":
+            return optuna.samplers.RandomSampler(seed=search.seed)
+        if search.algorithm == "cmaes":
+            return optuna.samplers.CmaEsSampler(seed=search.seed)
+        if search.algorithm == "qmc":
+            return optuna.samplers.QMCSampler(seed=search.seed, scramble=True)
+        return optuna.samplers.TPESampler(
+            seed=search.seed,
+            n_startup_trials=min(10, max(1, search.num_samples // 2)),
+            multivariate=True,
+            group=any(p.when for p in space.parameters),
+        )
+
+
+def count_trials(space: SearchSpace) -> int:
+    """Training runs of the sweep: configurations times repeat seeds.
+
+    For grid search, `search.num_samples` is already at most the grid size
+    (a larger value is rejected at load time; an absent one defaults to it).
+    """
+    return space.search.num_samples * len(space.seeds)

@@ -1,0 +1,198 @@
+"""The Ray Tune trial: one sampled configuration, trained over every repeat seed in lockstep.
+
+Seeds run epoch by epoch side by side, so each report carries the mean over
+seeds (what Optuna and the scheduler act on) and every seed's own value
+(what paired tests need). Each report carries a checkpoint of every seed's
+full trainer state, so a resumed trial continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from ray import tune
+
+from rkdo_tune import metrics as m
+from rkdo_tune.config import TrialConfig
+from rkdo_tune.data import load_dataset
+from rkdo_tune.training import STATUS_COMPLETED, STATUS_DIVERGED, Trainer, TrainResult
+
+STATUS_KEY = "trial_status"
+REASON_KEY = "trial_reason"
+EPOCH_KEY = "epoch"
+STEP_KEY = "step"
+NODE_KEY = "node_id"
+REPORTED_METRICS = (*m.EVAL_METRICS, m.TRAIN_EPOCH_LOSS)
+
+
+def seed_key(seed: int, metric: str) -> str:
+    """Where one seed's value of `metric` sits in a Tune result."""
+    return f"seed_{seed}/{metric}"
+
+
+def mean_over_seeds(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and std; NaN if any seed has no finite value (a diverged seed spoils the config)."""
+    array = np.asarray(values, dtype=float)
+    if array.size == 0 or not np.all(np.isfinite(array)):
+        return math.nan, math.nan
+    return float(array.mean()), float(array.std(ddof=1)) if array.size > 1 else 0.0
+
+
+def _latest_evals(trainer: Trainer) -> dict[str, float]:
+    return {key: values[-1] for key, values in trainer.history.evals.items() if values}
+
+
+def aggregate(
+    trainers: Sequence[Trainer], results: Sequence[TrainResult] | None = None
+) -> dict[str, Any]:
+    """One Tune result from the seeds' latest evaluations (and, at the end, their diagnostics)."""
+    per_seed = [
+        result.metrics if result is not None else _latest_evals(trainer)
+        for trainer, result in zip(trainers, results or [None] * len(trainers), strict=True)
+    ]
+    keys = REPORTED_METRICS + (m.DIAG_METRICS if results is not None else ())
+    report: dict[str, Any] = {}
+    for key in keys:
+        values = [scores.get(key, math.nan) for scores in per_seed]
+        report[key], report[f"{key}_std"] = mean_over_seeds(values)
+        for trainer, value in zip(trainers, values, strict=True):
+            report[seed_key(trainer.config.seed, key)] = value
+    statuses = [t.status for t in trainers]
+    diverged = [t for t in trainers if t.status == STATUS_DIVERGED]
+    report[STATUS_KEY] = STATUS_DIVERGED if diverged else _common_status(statuses)
+    reasons = [f"seed {t.config.seed}: {t.reason}" for t in trainers if t.reason]
+    report[REASON_KEY] = "; ".join(reasons)
+    report[EPOCH_KEY] = max(t.epoch for t in trainers)
+    report[STEP_KEY] = max(t.step for t in trainers)
+    return report
+
+
+def _common_status(statuses: Sequence[str]) -> str:
+    unique = set(statuses)
+    return unique.pop() if len(unique) == 1 else STATUS_COMPLETED
+
+
+def _restore(trainers: Sequence[Trainer]) -> None:
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is None:
+        return
+    with checkpoint.as_directory() as directory:
+        for trainer in trainers:
+            trainer.restore(Path(directory) / f"seed_{trainer.config.seed}")
+
+
+def _report(trainers: Sequence[Trainer], report: dict[str, Any], on_report: Any) -> None:
+    report[NODE_KEY] = trial_identity()[1]
+    if on_report is not None:
+        on_report(report)
+    with tempfile.TemporaryDirectory(prefix="rkdo-ckpt-") as directory:
+        for trainer in trainers:
+            trainer.save_checkpoint(Path(directory) / f"seed_{trainer.config.seed}")
+        tune.report(dict(report), checkpoint=tune.Checkpoint.from_directory(directory))
+
+
+def build_trainers(configs: Sequence[TrialConfig], callbacks: Sequence[Any]) -> list[Trainer]:
+    """One trainer per seed, sharing one in-memory copy of the dataset."""
+    first = configs[0]
+    data = load_dataset(
+        first.dataset,
+        data_dir=first.data_dir,
+        download=first.download,
+        synthetic_size=first.synthetic_size,
+        synthetic_classes=first.synthetic_classes,
+        synthetic_samples=first.synthetic_samples,
+    )
+    return [
+        Trainer(config, data=data, callback=callback)
+        for config, callback in zip(configs, callbacks, strict=True)
+    ]
+
+
+class TrialObserver:
+    """Hooks a tracking layer plugs into a sweep trial. Runs on the Ray worker.
+
+    The default does nothing; `rkdo_tune.tracking` subclasses it. A sweep passes
+    a picklable zero-argument factory, so the observer is built on the worker.
+    """
+
+    def seed_callbacks(
+        self,
+        *,
+        params: Mapping[str, Any],
+        configs: Sequence[TrialConfig],
+        trial_id: str,
+        node_id: str,
+    ) -> list[Any]:
+        """One TrainCallback (or None) per seed config, before training starts."""
+        return [None] * len(configs)
+
+    def on_report(self, report: Mapping[str, Any]) -> None:
+        """After each per-epoch report (seed means and per-seed values)."""
+
+    def on_finish(self, *, report: Mapping[str, Any] | None, error: BaseException | None) -> None:
+        """Once: with the final report, or with the exception that ended the trial."""
+
+
+def run_seeds_in_lockstep(
+    trainers: Sequence[Trainer], *, on_report: Any = None
+) -> tuple[list[TrainResult], dict[str, Any]]:
+    """Drive every seed one epoch at a time; report after each evaluation and at the end."""
+    _restore(trainers)
+    for trainer in trainers:
+        trainer.start()
+    reported_evals = len(trainers[0].history.eval_steps)
+    while True:
+        alive = [trainer.run_epoch() for trainer in trainers]
+        if not any(alive):
+            results = [trainer.finish() for trainer in trainers]
+            report = aggregate(trainers, results)
+            _report(trainers, report, on_report)
+            return results, report
+        evals = len(trainers[0].history.eval_steps)
+        if evals > reported_evals:
+            reported_evals = evals
+            _report(trainers, aggregate(trainers), on_report)
+
+
+def set_cpu_threads(cpus: float) -> None:
+    """Keep torch inside the CPU share Ray gave this trial."""
+    torch.set_num_threads(max(1, int(cpus)))
+
+
+def trial_identity() -> tuple[str, str]:
+    """(Ray trial id, Ray node id) of the running trial."""
+    import ray
+
+    return tune.get_context().get_trial_id(), ray.get_runtime_context().get_node_id()
+
+
+def sweep_trial(params: dict[str, Any], *, space: Any, observer_factory: Any = None) -> None:
+    """The function Ray Tune runs for one trial (one configuration over every seed)."""
+    from rkdo_tune.sweep.space import trial_config
+
+    set_cpu_threads(space.resources.cpus)
+    configs = [trial_config(space, params, seed=seed) for seed in space.seeds]
+    if space.resources.gpus == 0:  # a CPU-only trial must not grab a visible GPU
+        configs = [
+            dataclasses.replace(c, device="cpu") if c.device == "auto" else c for c in configs
+        ]
+    observer = observer_factory() if observer_factory is not None else TrialObserver()
+    trial_id, node_id = trial_identity()
+    try:
+        callbacks = observer.seed_callbacks(
+            params=params, configs=configs, trial_id=trial_id, node_id=node_id
+        )
+        _, final = run_seeds_in_lockstep(
+            build_trainers(configs, callbacks), on_report=observer.on_report
+        )
+    except BaseException as exc:
+        observer.on_finish(report=None, error=exc)
+        raise
+    observer.on_finish(report=final, error=None)

@@ -1,0 +1,149 @@
+"""The packaged search spaces: each loads, samples valid trials, and does what it says."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import optuna
+import pytest
+
+from rkdo_tune.sweep import (
+    count_trials,
+    list_spaces,
+    load_space,
+    make_sampler,
+    trial_config,
+)
+from rkdo_tune.sweep._schema import PAPER_SEEDS, PARAM_KEYS, SECTION_KEYS, TOP_KEYS
+
+TRAINING_RUNS = {
+    "smoke.yaml": 2,
+    "alpha_ablation.yaml": 8 * 2,
+    "depth_ablation.yaml": 8 * 2,
+    "temperature_schedule.yaml": 12 * 2,
+    "adaptive_alpha.yaml": 16 * 2,
+    "resource_parity.yaml": 3 * 5,
+    "paper_protocol.yaml": 8 * 5,
+}
+README = Path(__file__).parents[2] / "search_spaces" / "README.md"
+RKDO_ONLY = {"alpha", "depth", "alpha_schedule", "alpha_min", "alpha_decay_factor"}
+
+
+def test_the_packaged_spaces_are_the_documented_ones():
+    assert sorted(name for name, _ in list_spaces()) == sorted(TRAINING_RUNS)
+
+
+@pytest.mark.parametrize("file_name", sorted(TRAINING_RUNS))
+def test_each_space_loads_counts_and_samples_valid_offline_trials(file_name, run_study):
+    space = load_space(file_name)
+    assert space.name == Path(file_name).stem
+    assert count_trials(space) == TRAINING_RUNS[file_name]
+    assert space.base["dataset"] == "digits" and space.base["model"] == "small_cnn"
+    assert space.resources.gpus == 0
+    for params in run_study(space):
+        for seed in space.seeds:
+            config = trial_config(space, params, seed=seed)
+            assert config.dataset == "digits" and not config.download
+            steps = config.epochs * (config.steps_per_epoch or 22)  # digits: 22 batches of 64
+            assert steps <= 110, "shipped spaces stay CPU-cheap"
+        if params.get("objective") == "icon":
+            assert not RKDO_ONLY & set(params), "RKDO-only knobs are not sampled for I-Con"
+
+
+def test_list_spaces_gives_each_first_sentence():
+    summaries = dict(list_spaces())
+    for file_name, summary in summaries.items():
+        assert summary.endswith(".") and len(summary) < 160
+        assert load_space(file_name).description.startswith(summary)
+
+
+def test_smoke_is_tiny_and_covers_both_objectives(run_study):
+    space = load_space("smoke")
+    configs = [trial_config(space, p, seed=42) for p in run_study(space)]
+    assert {c.objective for c in configs} == {"rkdo", "icon"}
+    assert all(c.epochs * c.steps_per_epoch <= 10 and c.protocol == "paper" for c in configs)
+    assert space.seeds == (42,)
+
+
+def test_alpha_ablation_tries_the_suggested_values_first(run_study):
+    space = load_space("alpha_ablation")
+    sampled = run_study(space)
+    assert [p["alpha"] for p in sampled[:3]] == [0.1, 0.2, 0.4]
+    assert all(0.05 <= p["alpha"] <= 1.0 for p in sampled)
+    assert len({p["alpha"] for p in sampled}) == 8
+    assert space.base["objective"] == "rkdo" and space.seeds == (42, 123)
+
+
+def test_depth_ablation_runs_every_depth_once(run_study):
+    sampled = run_study(load_space("depth_ablation"))
+    assert sorted(p["depth"] for p in sampled) == list(range(1, 9))
+
+
+def test_temperature_schedule_starts_from_the_code_and_the_text(run_study):
+    space = load_space("temperature_schedule")
+    sampled = run_study(space)
+    assert [p["tau_schedule"] for p in sampled[:2]] == ["level", "linear"]
+    assert all(0 <= p["beta"] < 1 and 0.05 <= p["tau"] <= 1 for p in sampled)
+    assert space.scheduler.kind == "asha" and space.scheduler.grace_period == 2
+
+
+def test_adaptive_alpha_samples_each_kinds_own_knobs_only(run_study):
+    space = load_space("adaptive_alpha", overrides=["search.num_samples=60"])
+    own = {
+        "constant": set(),
+        "linear": {"alpha_min"},
+        "cosine": {"alpha_min"},
+        "exponential": {"alpha_min"},
+        "step": {"alpha_min", "alpha_decay_factor", "alpha_step_every"},
+        "plateau": {"alpha_min", "alpha_decay_factor", "alpha_patience"},
+    }
+    seen = set()
+    for params in run_study(space):
+        kind = params["alpha_schedule"]
+        seen.add(kind)
+        assert set(params) == {"alpha", "alpha_schedule"} | own[kind]
+        assert params.get("alpha_min", 0) < params["alpha"]
+    assert seen == set(own)
+
+
+def test_resource_parity_runs_exactly_the_three_budgets(run_study):
+    space = load_space("resource_parity")
+    configs = [trial_config(space, p, seed=42) for p in run_study(space)]
+    assert sorted((c.objective, c.epochs) for c in configs) == [
+        ("icon", 5),
+        ("rkdo", 1),
+        ("rkdo", 2),
+    ]
+    assert all(c.steps_per_epoch == 10 for c in configs)
+    assert space.seeds == PAPER_SEEDS
+
+
+def test_paper_protocol_is_the_full_grid_over_five_seeds(run_study):
+    space = load_space("paper_protocol")
+    assert isinstance(make_sampler(space), optuna.samplers.GridSampler)
+    cells = {(p["objective"], p["epochs"]) for p in run_study(space)}
+    assert cells == {(o, e) for o in ("rkdo", "icon") for e in (1, 2, 5, 10)}
+    assert space.seeds == (42, 123, 456, 789, 101)
+    assert space.base["steps_per_epoch"] == 10 and space.base["protocol"] == "paper"
+
+
+def test_paper_protocol_takes_the_papers_dataset_by_override():
+    space = load_space("paper_protocol", overrides=["base.dataset=cifar10", "base.model=resnet18"])
+    config = trial_config(space, {"objective": "rkdo", "epochs": 10}, seed=101)
+    assert (config.dataset, config.model, config.steps_per_epoch) == ("cifar10", "resnet18", 10)
+
+
+def test_the_readme_documents_every_key_and_space():
+    text = README.read_text()
+    keys = set(TOP_KEYS) | set(PARAM_KEYS)
+    keys |= {
+        key
+        for section, ks in SECTION_KEYS.items()
+        if section not in ("base", "parameters")
+        for key in ks
+    }
+    missing = sorted(key for key in keys if not re.search(rf"`{key}`", text))
+    assert not missing, f"search_spaces/README.md does not mention {missing}"
+    for file_name in TRAINING_RUNS:
+        assert file_name in text
