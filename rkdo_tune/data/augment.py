@@ -140,10 +140,12 @@ def augment_batch(images: Tensor, spec: AugmentSpec, generator: torch.Generator)
             f"{tuple(images.shape)}"
         )
     n, channels, height, width = images.shape
-    params = _sample_params(n, height, width, spec, generator)
+    params = _sample_params(n, height=height, width=width, spec=spec, generator=generator)
     params = {key: value.to(images.device) for key, value in params.items()}
 
-    grid = crop_grid(params["boxes"], params["flip"], height, width, spec.crop_size)
+    grid = crop_grid(
+        params["boxes"], params["flip"], height=height, width=width, size=spec.crop_size
+    )
     x = F.grid_sample(
         images.float().div_(255), grid, mode="bilinear", padding_mode="border", align_corners=False
     )
@@ -163,6 +165,7 @@ def _uniform(shape: tuple[int, ...], low: float, high: float, generator: torch.G
 
 def sample_crop_boxes(
     n: int,
+    *,
     height: int,
     width: int,
     scale: tuple[float, float],
@@ -204,9 +207,16 @@ def sample_crop_boxes(
 
 
 def _sample_params(
-    n: int, height: int, width: int, spec: AugmentSpec, generator: torch.Generator
+    n: int, *, height: int, width: int, spec: AugmentSpec, generator: torch.Generator
 ) -> dict[str, Tensor]:
-    boxes = sample_crop_boxes(n, height, width, spec.crop_scale, spec.crop_ratio, generator)
+    boxes = sample_crop_boxes(
+        n,
+        height=height,
+        width=width,
+        scale=spec.crop_scale,
+        ratio=spec.crop_ratio,
+        generator=generator,
+    )
     flip = _uniform((n,), 0, 1, generator) < (0.5 if spec.flip else 0.0)
     jitter = _uniform((n,), 0, 1, generator) < spec.jitter_p
     # A random order of the four jitter operations per sample (argsort of uniforms).
@@ -235,7 +245,7 @@ def _sample_params(
 # --- geometry ------------------------------------------------------------------
 
 
-def crop_grid(boxes: Tensor, flip: Tensor, height: int, width: int, size: int) -> Tensor:
+def crop_grid(boxes: Tensor, flip: Tensor, *, height: int, width: int, size: int) -> Tensor:
     """grid_sample grid (n, size, size, 2) that crops `boxes`, resizes to `size`, flips.
 
     Output pixel k samples the box at pixel coordinate

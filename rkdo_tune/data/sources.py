@@ -185,71 +185,92 @@ def _synthetic_images(size: int, num_classes: int, samples: int) -> tuple[Tensor
     raw pixels about 0.5; chance 0.1).
     """
     g = torch.Generator().manual_seed(SYNTHETIC_SEED)
-
-    def uniform(*shape: int, low: float = 0.0, high: float = 1.0) -> Tensor:
-        return low + (high - low) * torch.rand(shape, generator=g)
-
-    k = _BLOBS_PER_CLASS
-    # Class prototypes.
-    blob_centre = uniform(num_classes, k, 2, low=-0.55, high=0.55)
-    blob_sigma = uniform(num_classes, k, low=0.12, high=0.3)
-    blob_colour = uniform(num_classes, k, 3, low=-0.8, high=0.8)
-    # Orientations spread over the half-turn (a grating at angle a equals a + pi).
-    angle = (torch.randperm(num_classes, generator=g) + uniform(num_classes)) * (
-        math.pi / num_classes
-    )
-    freq = uniform(num_classes, low=1.5, high=3.5)  # cycles across the image
-    grating_colour = uniform(num_classes, 3, low=-0.35, high=0.35)
-
+    prototypes = _class_prototypes(num_classes, g)
     # Balanced labels in a fixed shuffled order.
     labels = (torch.arange(samples) % num_classes)[torch.randperm(samples, generator=g)]
+    nuisances = _nuisances(samples, g)
+    images = _render(size, prototypes, nuisances, labels)
+    images += 0.04 * torch.randn(images.shape, generator=g)
+    images = (images.clamp(0, 1) * 255).round().to(torch.uint8)
+    return images, labels.to(torch.int64)
 
-    # Per-sample nuisances.
-    shift = uniform(samples, 2, low=-0.35, high=0.35)
-    scale = uniform(samples, low=0.7, high=1.3)
-    rot = uniform(samples, low=-math.pi / 12, high=math.pi / 12)
-    phase = uniform(samples, low=0.0, high=2 * math.pi)
-    background = uniform(samples, 3, low=0.3, high=0.7)
-    hue_turn = uniform(samples, low=0.0, high=2 * math.pi)
-    gain = uniform(samples, low=0.7, high=1.3)
-    clutter_centre = uniform(samples, _CLUTTER, 2, low=-1.0, high=1.0)
-    clutter_sigma = uniform(samples, _CLUTTER, low=0.1, high=0.25)
-    clutter_colour = uniform(samples, _CLUTTER, 3, low=-0.5, high=0.5)
 
+def _uniform(g: torch.Generator, *shape: int, low: float, high: float) -> Tensor:
+    return low + (high - low) * torch.rand(shape, generator=g)
+
+
+def _class_prototypes(num_classes: int, g: torch.Generator) -> dict[str, Tensor]:
+    """Per class: blob centres (K, 2), sigmas (K,), colours (K, 3); grating angle, freq, colour."""
+    k = _BLOBS_PER_CLASS
+    blob_centre = _uniform(g, num_classes, k, 2, low=-0.55, high=0.55)
+    blob_sigma = _uniform(g, num_classes, k, low=0.12, high=0.3)
+    blob_colour = _uniform(g, num_classes, k, 3, low=-0.8, high=0.8)
+    # Orientations spread over the half-turn (a grating at angle a equals a + pi).
+    order = torch.randperm(num_classes, generator=g)
+    angle = (order + _uniform(g, num_classes, low=0.0, high=1.0)) * (math.pi / num_classes)
+    return {
+        "blob_centre": blob_centre,
+        "blob_sigma": blob_sigma,
+        "blob_colour": blob_colour,
+        "angle": angle,
+        "freq": _uniform(g, num_classes, low=1.5, high=3.5),  # cycles across the image
+        "grating_colour": _uniform(g, num_classes, 3, low=-0.35, high=0.35),
+    }
+
+
+def _nuisances(samples: int, g: torch.Generator) -> dict[str, Tensor]:
+    """Per-sample random pose, phase, background, colour turn and gain, and clutter blobs."""
+    return {
+        "shift": _uniform(g, samples, 2, low=-0.35, high=0.35),
+        "scale": _uniform(g, samples, low=0.7, high=1.3),
+        "rot": _uniform(g, samples, low=-math.pi / 12, high=math.pi / 12),
+        "phase": _uniform(g, samples, low=0.0, high=2 * math.pi),
+        "background": _uniform(g, samples, 3, low=0.3, high=0.7),
+        "hue_turn": _uniform(g, samples, low=0.0, high=2 * math.pi),
+        "gain": _uniform(g, samples, low=0.7, high=1.3),
+        "clutter_centre": _uniform(g, samples, _CLUTTER, 2, low=-1.0, high=1.0),
+        "clutter_sigma": _uniform(g, samples, _CLUTTER, low=0.1, high=0.25),
+        "clutter_colour": _uniform(g, samples, _CLUTTER, 3, low=-0.5, high=0.5),
+    }
+
+
+def _soft_disc(x: Tensor, y: Tensor, centre: Tensor, sigma: Tensor) -> Tensor:
+    """Gaussian blob (N, S, S) at centre (N, 2) with width sigma (N,), over coordinates x, y."""
+    d2 = (x - centre[:, 0, None, None]) ** 2 + (y - centre[:, 1, None, None]) ** 2
+    return torch.exp(-d2 / (2 * sigma[:, None, None] ** 2))
+
+
+def _render(size: int, proto: dict[str, Tensor], nuis: dict[str, Tensor], labels: Tensor) -> Tensor:
+    """Float images (N, 3, S, S), about [0, 1]: each label's prototype under its nuisances."""
     # Pixel-centre coordinates in [-1, 1], mapped into each sample's prototype frame:
     # p' = R(-rot) (p - shift) / scale.
     axis = (torch.arange(size) + 0.5) * (2.0 / size) - 1.0
     yy, xx = torch.meshgrid(axis, axis, indexing="ij")  # (S, S)
-    px = xx[None] - shift[:, 0, None, None]
-    py = yy[None] - shift[:, 1, None, None]
-    cos, sin = torch.cos(rot)[:, None, None], torch.sin(rot)[:, None, None]
-    inv_scale = (1.0 / scale)[:, None, None]
+    px = xx[None] - nuis["shift"][:, 0, None, None]
+    py = yy[None] - nuis["shift"][:, 1, None, None]
+    cos, sin = torch.cos(nuis["rot"])[:, None, None], torch.sin(nuis["rot"])[:, None, None]
+    inv_scale = (1.0 / nuis["scale"])[:, None, None]
     qx = (cos * px + sin * py) * inv_scale
     qy = (-sin * px + cos * py) * inv_scale  # each (N, S, S)
 
-    def blob(x, y, centre, sigma):  # (N, S, S) soft disc
-        d2 = (x - centre[:, 0, None, None]) ** 2 + (y - centre[:, 1, None, None]) ** 2
-        return torch.exp(-d2 / (2 * sigma[:, None, None] ** 2))
-
-    # The class pattern: colour offsets from the background (N, 3, S, S).
-    pattern = torch.zeros(samples, 3, size, size)
-    for b in range(k):
-        weight = blob(qx, qy, blob_centre[labels, b], blob_sigma[labels, b])
-        pattern += blob_colour[labels, b][:, :, None, None] * weight[:, None]
-    a = angle[labels][:, None, None]
-    proj = qx * torch.cos(a) + qy * torch.sin(a)
-    wave = torch.cos(math.pi * freq[labels][:, None, None] * proj + phase[:, None, None])
-    pattern += grating_colour[labels][:, :, None, None] * wave[:, None]
+    # The class pattern, as colour offsets from the background.
+    pattern = torch.zeros(labels.shape[0], 3, size, size)
+    for b in range(_BLOBS_PER_CLASS):
+        weight = _soft_disc(qx, qy, proto["blob_centre"][labels, b], proto["blob_sigma"][labels, b])
+        pattern += proto["blob_colour"][labels, b][:, :, None, None] * weight[:, None]
+    angle = proto["angle"][labels][:, None, None]
+    proj = qx * torch.cos(angle) + qy * torch.sin(angle)
+    phase = nuis["phase"][:, None, None]
+    wave = torch.cos(math.pi * proto["freq"][labels][:, None, None] * proj + phase)
+    pattern += proto["grating_colour"][labels][:, :, None, None] * wave[:, None]
     # Clutter: blobs of no class, in image coordinates.
     for b in range(_CLUTTER):
-        weight = blob(xx[None], yy[None], clutter_centre[:, b], clutter_sigma[:, b])
-        pattern += clutter_colour[:, b][:, :, None, None] * weight[:, None]
+        centre, sigma = nuis["clutter_centre"][:, b], nuis["clutter_sigma"][:, b]
+        weight = _soft_disc(xx[None], yy[None], centre, sigma)
+        pattern += nuis["clutter_colour"][:, b][:, :, None, None] * weight[:, None]
     # Rotate every colour about the grey axis by a per-sample angle (a hue turn).
-    pattern = _rotate_colours(pattern, hue_turn) * gain[:, None, None, None]
-    images = background[:, :, None, None] + pattern
-    images += 0.04 * torch.randn(images.shape, generator=g)
-    images = (images.clamp(0, 1) * 255).round().to(torch.uint8)
-    return images, labels.to(torch.int64)
+    pattern = _rotate_colours(pattern, nuis["hue_turn"]) * nuis["gain"][:, None, None, None]
+    return nuis["background"][:, :, None, None] + pattern
 
 
 # --- torchvision datasets ----------------------------------------------------
@@ -329,7 +350,7 @@ def _read_cifar100(root: str, download: bool) -> tuple[Split, Split, int]:
     return _cifar_split(train), _cifar_split(test), 100
 
 
-def resize_uint8(images: Tensor, size: int, chunk: int = 512) -> Tensor:
+def resize_uint8(images: Tensor, size: int, *, chunk: int = 512) -> Tensor:
     """Antialiased bilinear resize of uint8 (N, C, H, W) images, in chunks."""
     if images.shape[-1] == size and images.shape[-2] == size:
         return images

@@ -55,9 +55,11 @@ def test_adjust_hue_matches_torchvision():
 def test_crop_grid_reproduces_torchvision_resized_crop_and_flip(size):
     images = smooth_images(16, 20, seed=3)[:, :, :, :]
     images = torch.cat([images, images.transpose(-1, -2)], dim=-1)[:, :, :, :24]  # 20x24
-    boxes = A.sample_crop_boxes(16, 20, 24, (0.2, 1.0), (3 / 4, 4 / 3), gen(4))
+    boxes = A.sample_crop_boxes(
+        16, height=20, width=24, scale=(0.2, 1.0), ratio=(3 / 4, 4 / 3), generator=gen(4)
+    )
     flip = torch.arange(16) % 2 == 1
-    grid = A.crop_grid(boxes, flip, 20, 24, size)
+    grid = A.crop_grid(boxes, flip, height=20, width=24, size=size)
     x = images.float() / 255
     ours = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
     ref = []
@@ -114,7 +116,9 @@ def torchvision_boxes(n: int, height: int, width: int, scale, ratio) -> np.ndarr
 
 def test_crop_boxes_match_torchvision_distribution():
     n = 4000
-    ours = A.sample_crop_boxes(n, 32, 32, (0.2, 1.0), (3 / 4, 4 / 3), gen(12)).numpy()
+    ours = A.sample_crop_boxes(
+        n, height=32, width=32, scale=(0.2, 1.0), ratio=(3 / 4, 4 / 3), generator=gen(12)
+    ).numpy()
     ref = torchvision_boxes(n, 32, 32, (0.2, 1.0), (3 / 4, 4 / 3))
     for name, fn in {
         "area": lambda b: b[:, 2] * b[:, 3] / 1024,
@@ -131,7 +135,9 @@ def test_crop_boxes_fallback_matches_torchvision():
     # A wide image and tall-only ratios: most tries fail and the central crop is used.
     n = 3000
     scale, ratio = (0.8, 1.0), (0.3, 0.9)
-    ours = A.sample_crop_boxes(n, 8, 16, scale, ratio, gen(13)).numpy()
+    ours = A.sample_crop_boxes(
+        n, height=8, width=16, scale=scale, ratio=ratio, generator=gen(13)
+    ).numpy()
     ref = torchvision_boxes(n, 8, 16, scale, ratio)
 
     def freq(boxes):
@@ -216,7 +222,7 @@ def test_colour_changes_match_torchvision_on_flat_images():
 def test_random_parameters_have_torchvision_ranges_and_rates():
     n = 20000
     spec = AugmentSpec(crop_size=8, jitter=(0.4, 0.3, 0.2, 0.1), jitter_p=0.8, grayscale_p=0.2)
-    p = A._sample_params(n, 8, 8, spec, gen(31))
+    p = A._sample_params(n, height=8, width=8, spec=spec, generator=gen(31))
     for index, (low, high) in enumerate([(0.6, 1.4), (0.7, 1.3), (0.8, 1.2), (-0.1, 0.1)]):
         f = p["factors"][:, index].numpy()
         assert low <= f.min() < low + 0.01 and high - 0.01 < f.max() <= high
@@ -324,7 +330,6 @@ def test_rejects_float_images():
 
 
 @pytest.mark.gpu
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_images_with_cuda_or_cpu_generator():
     images = smooth_images(16, 32, seed=23).cuda()
     spec = AugmentSpec(crop_size=32)
