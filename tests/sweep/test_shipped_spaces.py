@@ -19,7 +19,7 @@ from rkdo_tune.sweep._schema import PAPER_SEEDS, PARAM_KEYS, SECTION_KEYS, TOP_K
 
 TRAINING_RUNS = {
     "smoke.yaml": 2,
-    "alpha_ablation.yaml": 8 * 2,
+    "alpha_ablation.yaml": 10 * 3,
     "depth_ablation.yaml": 8 * 2,
     "temperature_schedule.yaml": 12 * 2,
     "adaptive_alpha.yaml": 16 * 2,
@@ -71,8 +71,8 @@ def test_alpha_ablation_tries_the_suggested_values_first(run_study):
     sampled = run_study(space)
     assert [p["alpha"] for p in sampled[:3]] == [0.1, 0.2, 0.4]
     assert all(0.05 <= p["alpha"] <= 1.0 for p in sampled)
-    assert len({p["alpha"] for p in sampled}) == 8
-    assert space.base["objective"] == "rkdo" and space.seeds == (42, 123)
+    assert len({p["alpha"] for p in sampled}) == 10
+    assert space.base["objective"] == "rkdo" and space.seeds == (42, 123, 456)
 
 
 def test_depth_ablation_runs_every_depth_once(run_study):
