@@ -119,6 +119,9 @@ class TrialConfig:
     precision: str = _opt("fp32", "bf16 autocast on CUDA.", PRECISIONS)
     compile: bool = _opt(False, "torch.compile the model (CUDA).")
     log_every: int = _opt(1, "Steps between host-side metric reads.")
+    # Fault injection, for testing a sweep's failure handling.
+    debug_nan_at_step: int | None = _opt(None, "Debug: make the loss NaN at this step.")
+    debug_raise_at_step: int | None = _opt(None, "Debug: raise an error at this step.")
 
     def __post_init__(self) -> None:
         _validate(self)

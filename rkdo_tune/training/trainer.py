@@ -265,6 +265,7 @@ class Trainer:
             z1 = self.forward_model(view1)
             z2 = self.forward_model(view2)
         loss, diag = self.objective(z1.float(), z2.float(), indices, alpha=alpha, tau=tau)
+        loss = self._inject_faults(loss)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
@@ -274,6 +275,15 @@ class Trainer:
             m.TRAIN_ALPHA: torch.tensor(alpha),
             m.TRAIN_TAU: torch.tensor(tau),
         }
+
+    def _inject_faults(self, loss: Tensor) -> Tensor:
+        """The debug knobs: a NaN loss or an exception at a chosen step (1-based)."""
+        step = self.step + 1
+        if step == self.config.debug_raise_at_step:
+            raise RuntimeError(f"debug_raise_at_step: injected failure at step {step}")
+        if step == self.config.debug_nan_at_step:
+            return loss * math.nan
+        return loss
 
     def _flush(self, pending: list[dict[str, Tensor]], seconds: float) -> tuple[str, str]:
         """Bring pending step metrics to the host, log them, and check stop rules."""

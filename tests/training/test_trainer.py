@@ -124,3 +124,10 @@ def test_three_digits_epochs_beat_chance_clearly(objective):
     config = TrialConfig(objective=objective, dataset="digits", epochs=3, device="cpu")
     result = train(config, data=DIGITS)
     assert result.metrics[m.EVAL_LINEAR_ACC] > 0.5  # chance is 0.1
+
+
+def test_debug_knobs_inject_a_nan_or_an_error():
+    result = train(tiny(debug_nan_at_step=3), data=DIGITS)
+    assert result.status == STATUS_DIVERGED and "at step 3" in result.reason
+    with pytest.raises(RuntimeError, match="injected failure at step 2"):
+        train(tiny(debug_raise_at_step=2), data=DIGITS)
