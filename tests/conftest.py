@@ -13,3 +13,14 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory):
+    """The URI of a real `mlflow server` on 127.0.0.1 (temp SQLite store and artifact root)."""
+    from _mlflow_server import MlflowServer
+
+    server = MlflowServer(tmp_path_factory.mktemp("mlflow-server"))
+    uri = server.start()
+    yield uri
+    server.stop()

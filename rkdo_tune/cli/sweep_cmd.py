@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -69,6 +70,12 @@ def _shortcut_overrides(dataset: str | None, data_dir: Path | None, download: bo
     "(e.g. sqlite:///optuna.db) so optuna-dashboard can open it.",
 )
 @click.option(
+    "--tracking-uri",
+    help="MLflow tracking URI (http://host:5000 or sqlite:///path.db) "
+    "[default: $MLFLOW_TRACKING_URI, else sqlite:///./mlflow.db].",
+)
+@click.option("--experiment", help="MLflow experiment name (default: the space name).")
+@click.option(
     "--max-failures", type=int, default=0, show_default=True, help="Retries of a trial that raised."
 )
 @click.option(
@@ -91,6 +98,8 @@ def sweep_command(
     data_dir: Path | None,
     download: bool,
     optuna_storage: str | None,
+    tracking_uri: str | None,
+    experiment: str | None,
     max_failures: int,
     dry_run: bool,
 ) -> None:
@@ -112,14 +121,23 @@ def sweep_command(
         resume=resume,
         optuna_storage=optuna_storage,
         max_failures=max_failures,
+        tracking_uri=tracking_uri,
+        experiment=experiment,
     )
     plan = plan_sweep(space, options)
     if dry_run:
         click.echo(format_dry_run(space, plan))
         return
-    from rkdo_tune.sweep.runner import run_sweep  # imports Ray: only when actually running
+    from rkdo_tune.tracking import check_reachable, resolve_tracking_uri
 
-    outcome, tracking_lines = run_sweep(space, plan, options)
+    tracking_uri = resolve_tracking_uri(tracking_uri, environ=os.environ, cwd=Path.cwd())
+    check_reachable(tracking_uri)  # an unreachable server fails here, before Ray or MLflow load
+
+    from rkdo_tune.sweep.runner import run_sweep  # imports Ray: only when actually running
+    from rkdo_tune.tracking import MlflowSweepTracker  # imports MLflow: likewise
+
+    tracker = MlflowSweepTracker(tracking_uri=tracking_uri, experiment=experiment)
+    outcome, tracking_lines = run_sweep(space, plan, options, tracker=tracker)
     click.echo(format_outcome(outcome, space, extra_lines=tuple(tracking_lines)))
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import math
 import os
+import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -49,6 +50,7 @@ class SweepOutcome:
     mode: str
     trials: tuple[TrialSummary, ...]
     errors: int
+    unfinished: int = 0  # trials neither terminated nor errored: the sweep was interrupted
 
     def ranked(self) -> list[TrialSummary]:
         """Trials with a finite metric, best first."""
@@ -56,26 +58,42 @@ class SweepOutcome:
         return sorted(finite, key=lambda t: t.value, reverse=self.mode == "max")
 
 
+def _listening(address: str, timeout: float = 3.0) -> bool:
+    """Whether anything accepts TCP connections at host:port (ray:// included)."""
+    host_port = address.split("://", 1)[-1]
+    host, _, port = host_port.rpartition(":")
+    try:
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout):
+            return True
+    except (OSError, ValueError):
+        return False
+
+
 def connect_ray(address: str | None) -> None:
     """Attach to `address`, or start an embedded Ray with its dashboard off."""
     if ray.is_initialized():
         return
+    address = address or os.environ.get("RAY_ADDRESS")  # set inside `ray job submit`
     os.environ.setdefault("RAY_DEDUP_LOGS", "1")
     # Per-epoch checkpoints of short trials trip this warning; it is expected here.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    if address and address != "auto" and not _listening(address):
+        raise EnvironmentFailure(f"--address {address}: nothing is listening there")
     try:
         if address:
             ray.init(address=address, log_to_driver=False)
         else:
             ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False)
-    except ConnectionError as exc:
-        raise EnvironmentFailure(f"--address {address}: cannot reach Ray ({exc})") from None
     except Exception as exc:
-        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        if "auth" in text.lower() or "token" in text.lower():
-            text += " (set the same RAY_AUTH_MODE and RAY_AUTH_TOKEN as the cluster)"
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         where = f"--address {address}" if address else "local Ray"
-        raise EnvironmentFailure(f"{where}: cannot start or reach Ray: {text}") from None
+        hint = (
+            " (the cluster answered but refused this driver: export the cluster's "
+            "RAY_AUTH_MODE=token and RAY_AUTH_TOKEN)"
+            if address
+            else ""
+        )
+        raise EnvironmentFailure(f"{where}: cannot connect to Ray: {first}{hint}") from None
 
 
 def max_epochs(space: Any) -> int:
@@ -142,6 +160,21 @@ def _run_config(plan: SweepPlan, options: SweepOptions, callbacks: Sequence[Any]
     )
 
 
+def check_resumable(plan: SweepPlan) -> None:
+    """--resume needs the Ray experiment state of an earlier sweep with this name."""
+    if not tune.Tuner.can_restore(plan.experiment_path):
+        raise EnvironmentFailure(f"--resume: no sweep to resume at {plan.experiment_path}")
+
+
+def count_unfinished(plan: SweepPlan) -> int:
+    """Trials the saved experiment state still has to run: more than 0 after Ctrl-C.
+
+    The ResultGrid cannot tell: after an interrupt its in-memory trials read TERMINATED.
+    """
+    trials = tune.ExperimentAnalysis(plan.experiment_path).trials
+    return sum(trial.status not in ("TERMINATED", "ERROR") for trial in trials)
+
+
 def build_tuner(
     space: Any,
     plan: SweepPlan,
@@ -153,8 +186,7 @@ def build_tuner(
     """A new Tuner, or the restored one of an earlier sweep with the same name."""
     trainable = _trainable(space, observer_factory)
     if options.resume:
-        if not tune.Tuner.can_restore(plan.experiment_path):
-            raise EnvironmentFailure(f"--resume: no sweep to resume at {plan.experiment_path}")
+        check_resumable(plan)
         return tune.Tuner.restore(
             plan.experiment_path, trainable, resume_unfinished=True, resume_errored=True
         )
@@ -225,19 +257,26 @@ def run_sweep(
     Returns the outcome and the tracker's lines for the summary.
     """
     tracker = tracker or SweepTracker()
+    if options.resume:
+        check_resumable(plan)  # before tracking reattaches to the sweep's parent run
     tracker.start(space=space, plan=plan, resume=options.resume)
-    connect_ray(options.address)
-    progress = LiveProgress(metric=space.metric, mode=space.mode)
-    tuner = build_tuner(
-        space, plan, options, observer_factory=tracker.observer_factory(), callbacks=[progress]
-    )
     try:
+        connect_ray(options.address)
+        progress = LiveProgress(metric=space.metric, mode=space.mode)
+        tuner = build_tuner(
+            space, plan, options, observer_factory=tracker.observer_factory(), callbacks=[progress]
+        )
         results = tuner.fit()
     except BaseException as exc:
         tracker.finish(SweepOutcome(plan, space.metric, space.mode, (), 0), error=exc)
         raise
     summaries, errors = _summaries(results, space)
     outcome = SweepOutcome(
-        plan=plan, metric=space.metric, mode=space.mode, trials=tuple(summaries), errors=errors
+        plan=plan,
+        metric=space.metric,
+        mode=space.mode,
+        trials=tuple(summaries),
+        errors=errors,
+        unfinished=count_unfinished(plan),
     )
     return outcome, tracker.finish(outcome)

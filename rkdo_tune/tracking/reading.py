@@ -1,0 +1,274 @@
+"""Reads one sweep out of MLflow into plain pandas tables, for `rkdo-tune report`.
+
+Layout read (written by rkdo_tune.tracking): a parent run per sweep
+(`rkdo.role=sweep`), a child run per trial (`rkdo.role=trial`) and a child
+of that per seed (`rkdo.role=seed`). Params come back as strings, so each is
+parsed by its TrialConfig field type.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from mlflow import MlflowClient
+from mlflow.entities import Run
+from mlflow.exceptions import MlflowException
+
+from rkdo_tune import metrics as m
+from rkdo_tune.config import FIELDS, field_kind
+from rkdo_tune.errors import UsageError
+from rkdo_tune.tracking._uri import check_reachable, resolve_tracking_uri, sqlite_path
+
+ROLE_TAG = "rkdo.role"
+PARENT_TAG = "mlflow.parentRunId"
+HEALTH_TIMEOUT_S = 5.0
+HISTORY_WORKERS = 8
+PAGE_SIZE = 1000
+
+
+@dataclass(frozen=True)
+class SweepInfo:
+    """The parent run of one sweep: what was searched, for which metric."""
+
+    run_id: str
+    experiment_id: str
+    experiment_name: str
+    sweep_name: str
+    space_name: str
+    metric: str
+    mode: str
+    best_trial_id: str
+    parameter_specs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    base: dict[str, Any] = field(default_factory=dict)
+    seeds: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class SweepRuns:
+    """One sweep as tables.
+
+    seeds: one row per seed run (run_id, trial_id, seed, status, the TrialConfig
+    fields parsed, and the final value of every metric under its metric name).
+    history: long table (run_id, key, step, value) of the step histories loaded.
+    trial_params: the sampled params of each trial, by trial id.
+    trial_status: the trial run's `rkdo.status`, by trial id.
+    """
+
+    info: SweepInfo
+    seeds: pd.DataFrame
+    history: pd.DataFrame
+    trial_params: dict[str, dict[str, Any]]
+    trial_status: dict[str, str]
+
+
+def resolve_report_uri(uri: str | None) -> str:
+    """--tracking-uri, else MLFLOW_TRACKING_URI, else ./mlflow.db: the sweep's own rule."""
+    return resolve_tracking_uri(uri, environ=os.environ, cwd=Path.cwd())
+
+
+def connect(uri: str) -> MlflowClient:
+    """A client for `uri`, after failing fast on an unreachable server or a missing store."""
+    check_reachable(uri, timeout=HEALTH_TIMEOUT_S)
+    path = sqlite_path(uri)
+    if path is not None and not path.is_file():  # MLflow would silently create an empty store
+        raise UsageError(
+            f"--tracking-uri: no MLflow store at {uri} (file {path} does not exist); "
+            "pass --tracking-uri or set MLFLOW_TRACKING_URI"
+        )
+    return MlflowClient(tracking_uri=uri)
+
+
+def _pages(
+    client: MlflowClient, experiment_id: str, filter_string: str, **kw: Any
+) -> Iterator[Run]:
+    token = None
+    while True:
+        page = client.search_runs(
+            [experiment_id], filter_string, max_results=PAGE_SIZE, page_token=token, **kw
+        )
+        yield from page
+        token = page.token
+        if not token:
+            return
+
+
+def find_sweeps(
+    client: MlflowClient, *, experiment: str | None, sweep: str | None
+) -> list[SweepInfo]:
+    """Sweep parents, newest first: the one `sweep` run id, or every sweep of `experiment`."""
+    if sweep:
+        run = _get_run(client, sweep)
+        role = run.data.tags.get(ROLE_TAG)
+        if role != "sweep":
+            raise UsageError(f"--sweep: run {sweep} is not a sweep parent ({ROLE_TAG}={role})")
+        return [_sweep_info(client, run)]
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        raise UsageError(f"--experiment: no MLflow experiment named '{experiment}'")
+    parents = _pages(
+        client,
+        found.experiment_id,
+        f"tags.`{ROLE_TAG}` = 'sweep'",
+        order_by=["attributes.start_time DESC"],
+    )
+    infos = [_sweep_info(client, run, experiment_name=found.name) for run in parents]
+    if not infos:
+        raise UsageError(f"--experiment: experiment '{experiment}' has no sweep runs")
+    return infos
+
+
+def _get_run(client: MlflowClient, run_id: str) -> Run:
+    try:
+        return client.get_run(run_id)
+    except MlflowException as exc:
+        if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            raise UsageError(f"--sweep: no MLflow run with id '{run_id}'") from None
+        raise
+
+
+def _sweep_info(client: MlflowClient, run: Run, *, experiment_name: str | None = None) -> SweepInfo:
+    tags, params = run.data.tags, run.data.params
+    metric = tags.get("rkdo.metric") or m.EVAL_LINEAR_ACC
+    specs = {
+        key.removeprefix("parameters."): _parse_spec(value)
+        for key, value in params.items()
+        if key.startswith("parameters.")
+    }
+    base = {
+        key.removeprefix("base."): parse_param(key.removeprefix("base."), value)
+        for key, value in params.items()
+        if key.startswith("base.")
+    }
+    name = experiment_name or client.get_experiment(run.info.experiment_id).name
+    return SweepInfo(
+        run_id=run.info.run_id,
+        experiment_id=run.info.experiment_id,
+        experiment_name=name,
+        sweep_name=tags.get("rkdo.sweep_name") or run.info.run_name or run.info.run_id,
+        space_name=tags.get("rkdo.space_name", name),
+        metric=metric,
+        mode=tags.get("rkdo.mode") or m.MODE_OF.get(metric, "max"),
+        best_trial_id=tags.get("rkdo.best_trial_id", ""),
+        parameter_specs=specs,
+        base=base,
+        seeds=tuple(int(s) for s in re.findall(r"-?\d+", params.get("repeats.seeds", ""))),
+    )
+
+
+def _parse_spec(text: str) -> dict[str, Any]:
+    try:
+        spec = json.loads(text)
+    except json.JSONDecodeError:
+        return {}
+    return spec if isinstance(spec, dict) else {}
+
+
+def parse_param(name: str, text: str) -> Any:
+    """An MLflow param string back to its value: typed by the config field when there is one."""
+    if text == "None":
+        return None
+    kind = field_kind(name) if name in FIELDS else None
+    if kind is str:
+        return text
+    if kind is bool or text in ("True", "False"):
+        return text == "True"
+    for convert in (kind, int, float) if kind in (int, float) else (int, float):
+        try:
+            return convert(text)
+        except ValueError:
+            continue
+    return text
+
+
+def load_sweep(
+    client: MlflowClient, info: SweepInfo, *, history_keys: tuple[str, ...]
+) -> SweepRuns:
+    """Every trial and seed run of one sweep, with the step histories of `history_keys`."""
+    trials = list(_pages(client, info.experiment_id, f"tags.`{PARENT_TAG}` = '{info.run_id}'"))
+    trials = _latest_of_each(
+        [run for run in trials if run.data.tags.get(ROLE_TAG) == "trial"], key=_trial_id
+    )
+    trial_of_run = {run.info.run_id: _trial_id(run) for run in trials}
+    seed_runs = _latest_of_each(
+        [
+            run
+            for run in _pages(client, info.experiment_id, f"tags.`{ROLE_TAG}` = 'seed'")
+            if run.data.tags.get(PARENT_TAG) in trial_of_run
+        ],
+        key=lambda run: (trial_of_run[run.data.tags[PARENT_TAG]], run.data.tags.get("seed")),
+    )
+    rows = [_seed_row(run, trial_of_run[run.data.tags[PARENT_TAG]]) for run in seed_runs]
+    seeds = pd.DataFrame(rows)
+    if not seeds.empty:
+        seeds = seeds.sort_values(["trial_id", "seed"], ignore_index=True)
+    history = _histories(client, [run.info.run_id for run in seed_runs], history_keys)
+    trial_params = {
+        _trial_id(run): {
+            key: parse_param(key, value)
+            for key, value in run.data.params.items()
+            if not key.startswith("config.")
+        }
+        for run in trials
+    }
+    trial_status = {_trial_id(run): run.data.tags.get("rkdo.status", "") for run in trials}
+    return SweepRuns(info, seeds, history, trial_params, trial_status)
+
+
+def _latest_of_each(runs: list[Run], *, key: Callable[[Run], Any]) -> list[Run]:
+    """One run per key: a resumed trial leaves its interrupted run (KILLED/FAILED) behind."""
+    chosen: dict[Any, Run] = {}
+    for run in runs:
+        held = chosen.get(key(run))
+        if held is None or _preference(run) > _preference(held):
+            chosen[key(run)] = run
+    return list(chosen.values())
+
+
+def _preference(run: Run) -> tuple[bool, int]:
+    """Runs that did not end interrupted first, then the most recently started."""
+    return run.info.status not in ("KILLED", "FAILED"), run.info.start_time or 0
+
+
+def _trial_id(run: Run) -> str:
+    return run.data.tags.get("trial_id") or run.info.run_name or run.info.run_id
+
+
+def _seed_row(run: Run, trial_id: str) -> dict[str, Any]:
+    params = {key: parse_param(key, value) for key, value in run.data.params.items()}
+    tags = run.data.tags
+    seed = params.get("seed", tags.get("seed"))
+    return {
+        "run_id": run.info.run_id,
+        "trial_id": trial_id,
+        **params,
+        "seed": int(seed) if seed is not None else -1,
+        "status": tags.get("rkdo.status", run.info.status.lower()),
+        **run.data.metrics,
+    }
+
+
+def _histories(client: MlflowClient, run_ids: list[str], keys: tuple[str, ...]) -> pd.DataFrame:
+    """Long table of metric histories; fetched in parallel since each is one request."""
+    jobs = [(run_id, key) for run_id in run_ids for key in keys]
+
+    def fetch(job: tuple[str, str]) -> list[tuple[str, str, int, float]]:
+        run_id, key = job
+        return [(run_id, key, p.step, p.value) for p in client.get_metric_history(run_id, key)]
+
+    with ThreadPoolExecutor(max_workers=HISTORY_WORKERS) as pool:
+        points = [row for rows in pool.map(fetch, jobs) for row in rows]
+    return pd.DataFrame(points, columns=["run_id", "key", "step", "value"])
+
+
+def log_report(client: MlflowClient, *, run_id: str, directory: Path) -> str:
+    """Upload the report folder to the parent run under `report/`; returns its artifact URI."""
+    client.log_artifacts(run_id, str(directory), artifact_path="report")
+    return f"{client.get_run(run_id).info.artifact_uri}/report"
