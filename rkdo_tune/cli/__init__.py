@@ -11,6 +11,7 @@ import sys
 import click
 
 from rkdo_tune import __version__
+from rkdo_tune.cli.report_cmd import report_command
 from rkdo_tune.cli.sweep_cmd import spaces_group, sweep_command
 from rkdo_tune.cli.train_cmd import train_command
 from rkdo_tune.errors import UsageError
@@ -30,6 +31,7 @@ def cli() -> None:
 cli.add_command(train_command)
 cli.add_command(sweep_command)
 cli.add_command(spaces_group)
+cli.add_command(report_command)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,251 @@
+"""Renders the report's tables, figures and notes as one Markdown document."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from rkdo_tune import metrics as m
+from rkdo_tune.report._plots import Figure
+from rkdo_tune.report._stats import RATIO_LABEL
+
+LOSS_SENTENCE = (
+    "Raw training losses of the two objectives are **not comparable**: RKDO sums a KL term "
+    "over its d recursion levels against a moving target, while I-Con is a single KL term, "
+    "so a lower RKDO loss says nothing by itself about the representation. Only the "
+    "yardstick-loss column (one common held-out loss, evaluated the same way for every "
+    "trial) and the probe column say whether RKDO's representations are better."
+)
+PAPER_REFERENCE = (
+    "For reference, the paper's Table 1 reports CIFAR-10 at 10 epochs: RKDO 1.6200 vs "
+    "I-Con 2.3127, a 30.0% raw loss improvement, while its linear probe was lower for "
+    "RKDO (0.2894 vs 0.3206)."
+)
+
+
+@dataclass(frozen=True)
+class ReportContent:
+    """Everything the Markdown report shows; built by rkdo_tune.report.write_sweep_report."""
+
+    title: str
+    facts: Sequence[tuple[str, str]]
+    metric: str
+    mode: str
+    target: float
+    target_note: str
+    params: Sequence[str]
+    eval_metrics: Sequence[str]
+    leaderboard: pd.DataFrame
+    matched: pd.DataFrame
+    matched_pairs_found: bool
+    to_target_by_objective: pd.DataFrame
+    to_target_by_trial: pd.DataFrame
+    claims: pd.DataFrame
+    figures: Sequence[Figure] = ()
+    notes: Sequence[str] = field(default_factory=list)
+
+
+def num(value: Any, digits: int = 4) -> str:
+    """A number for a table cell: fixed digits, 'n/a' for NaN/None, ints as ints."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, int) or (float(value).is_integer() and abs(value) < 1e9):
+        return str(int(value))
+    return f"{value:.{digits}f}"
+
+
+def param_cell(value: Any) -> str:
+    """A parameter value; '—' where it does not apply to the trial's objective."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def p_value(value: float) -> str:
+    return "n/a" if value is None or math.isnan(value) else f"{value:.3g}"
+
+
+def pct(value: float) -> str:
+    return "n/a" if math.isnan(value) else f"{value:+.1f}%"
+
+
+def mean_pm_std(mean: float, std: float) -> str:
+    return "n/a" if math.isnan(mean) else f"{mean:.4f} ± {num(std)}"
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A GitHub-flavoured Markdown table; '|' inside cells is escaped."""
+
+    def line(cells: Sequence[str]) -> str:
+        return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
+
+    return "\n".join([line(header), line(["---"] * len(header)), *(line(r) for r in rows)])
+
+
+def _leaderboard(c: ReportContent) -> list[str]:
+    metrics = list(dict.fromkeys([c.metric, *c.eval_metrics]))
+    metrics = [name for name in metrics if f"{name} mean" in c.leaderboard]
+    params = [p for p in c.params if p != "objective" and p in c.leaderboard]
+    header = ["rank", "trial", "objective", *params, "seeds", "status"]
+    header += [f"{name} (mean ± std)" for name in metrics]
+    rows = [
+        [
+            str(r["rank"]),
+            r["trial_id"],
+            param_cell(r["objective"]),
+            *(param_cell(r[p]) for p in params),
+            str(r["n_seeds"]),
+            r["status"],
+            *(mean_pm_std(r[f"{n} mean"], r[f"{n} std"]) for n in metrics),
+        ]
+        for _, r in c.leaderboard.iterrows()
+    ]
+    arrow = "higher" if c.mode == "max" else "lower"
+    intro = f"Per configuration, over its seeds; ranked by {c.metric} ({arrow} is better)."
+    return ["## Leaderboard", "", intro, "", table(header, rows)]
+
+
+def _matched(c: ReportContent) -> list[str]:
+    lines = ["## RKDO vs I-Con at matched settings", ""]
+    if not c.matched_pairs_found:
+        lines.append(
+            "**No matched pairs.** No RKDO and I-Con configuration in this sweep share every "
+            "common setting (all but the objective's own knobs and the seed), so no paired "
+            "test can be made. Sweep both objectives over the same shared settings to get one."
+        )
+        return lines
+    lines.append(
+        "Pairs share every setting except the objective's own knobs (RKDO: α, depth, β under "
+        "the level schedule, detach_target, recursion, α schedule; I-Con: debias, kernel, "
+        "student_df) and the seed. Seed runs are paired by seed; p is the paired t-test, d_z "
+        "the mean paired difference over its standard deviation; Δ = RKDO − I-Con."
+    )
+    for (rkdo_trial, icon_trial), rows in c.matched.groupby(["rkdo_trial", "icon_trial"]):
+        body = [
+            [
+                r["metric"],
+                str(r["n"]),
+                num(r["rkdo_mean"]),
+                num(r["icon_mean"]),
+                f"{r['diff']:+.4f}" if math.isfinite(r["diff"]) else "n/a",
+                p_value(r["p_value"]),
+                num(r["d_z"], 2),
+                r["better"],
+            ]
+            for _, r in rows.iterrows()
+        ]
+        n = int(rows["n"].max()) if len(rows) else 0
+        header = ["metric", "n", "RKDO", "I-Con", "Δ", "p", "d_z", "better"]
+        lines += ["", f"### RKDO {rkdo_trial} vs I-Con {icon_trial} (n = {n} seed pairs)", ""]
+        lines.append(table(header, body))
+        if n < 2:
+            lines += ["", "With fewer than 2 seed pairs no t-test is possible (p = n/a)."]
+    return lines
+
+
+def _to_target(c: ReportContent) -> list[str]:
+    lines = ["## Compute-to-target", ""]
+    if math.isnan(c.target):
+        return [*lines, "No target: no trial has a finite final value of the metric."]
+    lines.append(
+        f"Target: {c.metric} {'≥' if c.mode == 'max' else '≤'} {c.target:.4f} ({c.target_note}). "
+        "Steps and epochs are those of the first evaluation that reached it, averaged over "
+        "the seeds that reached it; with a reached fraction below 1 that mean is optimistic. "
+        'This is the honest test of the paper\'s "60–80% fewer resources": a saving of '
+        "60–80% means the RKDO / I-Con step ratio lies in 0.2–0.4."
+    )
+    rows = [_objective_row(r) for _, r in c.to_target_by_objective.iterrows()]
+    header = ["objective", "configuration", "reached", "steps", "epochs", "saving"]
+    lines += ["", table(header, rows), "", "Per configuration:", ""]
+    rows = [
+        [
+            r["trial_id"],
+            r["objective"],
+            str(r["n_seeds"]),
+            num(r["reached"], 2),
+            num(r["mean_steps"], 1),
+            num(r["mean_epochs"], 2),
+        ]
+        for _, r in c.to_target_by_trial.iterrows()
+    ]
+    return [*lines, table(["trial", "objective", "seeds", "reached", "steps", "epochs"], rows)]
+
+
+def _objective_row(r: pd.Series) -> list[str]:
+    if r["objective"] == RATIO_LABEL:  # ratios and the saving, not counts
+        steps, epochs = num(r["mean_steps"], 2), num(r["mean_epochs"], 2)
+        return [r["objective"], r["scope"], "—", steps, epochs, pct(r["saving_pct"])]
+    return [
+        r["objective"],
+        r["scope"],
+        num(r["reached"], 2),
+        num(r["mean_steps"], 1),
+        num(r["mean_epochs"], 2),
+        "—",
+    ]
+
+
+def _claims(c: ReportContent) -> list[str]:
+    lines = ["## Paper claims: raw loss beside the yardstick and the probe", "", LOSS_SENTENCE, ""]
+    if c.claims.empty:
+        return [*lines, "No RKDO and I-Con pair to compare."]
+    if not c.matched_pairs_found:
+        lines += ["Not matched: this compares the best configuration of each objective.", ""]
+    header = [
+        "epochs",
+        "RKDO trial",
+        "I-Con trial",
+        "loss RKDO",
+        "loss I-Con",
+        "raw loss improvement",
+        "yardstick RKDO",
+        "yardstick I-Con",
+        "yardstick improvement",
+        "probe RKDO",
+        "probe I-Con",
+        "probe Δ",
+    ]
+    rows = [
+        [
+            num(r["epochs"]),
+            r["rkdo_trial"],
+            r["icon_trial"],
+            num(r["loss_rkdo"]),
+            num(r["loss_icon"]),
+            pct(r["loss_improvement_pct"]),
+            num(r["yardstick_rkdo"]),
+            num(r["yardstick_icon"]),
+            pct(r["yardstick_improvement_pct"]),
+            num(r["probe_rkdo"]),
+            num(r["probe_icon"]),
+            f"{r['probe_diff']:+.4f}" if math.isfinite(r["probe_diff"]) else "n/a",
+        ]
+        for _, r in c.claims.iterrows()
+    ]
+    lines += [table(header, rows), ""]
+    lines.append(
+        f"Loss = final {m.TRAIN_EPOCH_LOSS} (the paper's measure); improvement = "
+        "100 · (I-Con − RKDO) / I-Con, positive when RKDO is lower. Probe = "
+        f"{m.EVAL_LINEAR_ACC}, Δ = RKDO − I-Con. {PAPER_REFERENCE}"
+    )
+    return lines
+
+
+def render(c: ReportContent) -> str:
+    """The whole report as Markdown; figure links are relative to the report's folder."""
+    lines = [f"# {c.title}", ""]
+    lines += [f"- **{label}:** {value}" for label, value in c.facts]
+    lines += ["", *_leaderboard(c), "", *_matched(c), "", *_to_target(c), "", *_claims(c), ""]
+    if c.figures:
+        lines += ["## Plots", ""]
+        for figure in c.figures:
+            lines += [f"### {figure.title}", "", f"![{figure.title}]({figure.file})", ""]
+    if c.notes:
+        lines += ["## Notes", "", *(f"- {note}" for note in c.notes), ""]
+    return "\n".join(lines)

@@ -1,0 +1,209 @@
+"""The report's statistics on hand-built tables whose answers are known."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from rkdo_tune import metrics as m
+from rkdo_tune.report import _stats
+
+ACC = m.EVAL_LINEAR_ACC
+
+
+def seed_rows(trial_id: str, objective: str, values: list[float], **config) -> list[dict]:
+    """One row per seed (seeds 1, 2, ...) with `values` as the final linear accuracy."""
+    base = {
+        "tau": 0.5,
+        "beta": 0.1,
+        "tau_schedule": "level",
+        "epochs": 4,
+        "alpha": 0.5,
+        "debias": 0.2,
+        "status": "completed",
+        "steps_per_epoch": 10,
+        "eval_every": 1,
+    }
+    return [
+        {
+            **base,
+            **config,
+            "run_id": f"{trial_id}-{i}",
+            "trial_id": trial_id,
+            "objective": objective,
+            "seed": i + 1,
+            ACC: value,
+        }
+        for i, value in enumerate(values)
+    ]
+
+
+def frame(*groups: list[dict]) -> pd.DataFrame:
+    return pd.DataFrame([row for group in groups for row in group])
+
+
+def test_leaderboard_mean_std_and_ranking():
+    seeds = frame(
+        seed_rows("a", "rkdo", [0.1, 0.3], alpha=0.3),
+        seed_rows("b", "icon", [0.5, 0.7, 0.9]),
+        seed_rows("c", "rkdo", [math.nan, math.nan]),
+    )
+    board = _stats.leaderboard(seeds, metric=ACC, mode="max", params=["alpha"], metrics=[ACC])
+    assert list(board["trial_id"]) == ["b", "a", "c"]  # NaN ranks last
+    row = board.set_index("trial_id")
+    assert row.at["a", f"{ACC} mean"] == pytest.approx(0.2)
+    assert row.at["a", f"{ACC} std"] == pytest.approx(np.std([0.1, 0.3], ddof=1))
+    assert row.at["b", f"{ACC} mean"] == pytest.approx(0.7)
+    assert row.at["b", f"{ACC} std"] == pytest.approx(0.2)
+    assert row.at["a", "alpha"] == 0.3
+    assert pd.isna(row.at["b", "alpha"])  # alpha does not apply to I-Con
+    assert list(board["rank"]) == [1, 2, 3]
+    board_min = _stats.leaderboard(seeds, metric=ACC, mode="min", params=[], metrics=[])
+    assert list(board_min["trial_id"]) == ["a", "b", "c"]
+
+
+def test_default_target_is_90_percent_of_the_best_mean():
+    board = pd.DataFrame({f"{ACC} mean": [0.4, 0.6, math.nan]})
+    assert _stats.default_target(board, metric=ACC, mode="max") == pytest.approx(0.54)
+    assert _stats.default_target(board, metric=ACC, mode="min") == pytest.approx(0.44)
+
+
+def test_paired_test_is_scipys_and_pairs_by_seed_whatever_the_row_order():
+    rkdo = [0.30, 0.35, 0.31, 0.40, 0.33]
+    icon = [0.28, 0.36, 0.25, 0.33, 0.30]
+    seeds = frame(seed_rows("r", "rkdo", rkdo), seed_rows("i", "icon", icon))
+    shuffled = seeds.sample(frac=1.0, random_state=3).reset_index(drop=True)
+    assert list(shuffled["seed"]) != sorted(shuffled["seed"])
+    table = _stats.matched_comparison(shuffled, [("r", "i")], metrics=[ACC])
+    row = table.iloc[0]
+    diff = np.array(rkdo) - np.array(icon)
+    assert row["p_value"] == pytest.approx(stats.ttest_rel(rkdo, icon).pvalue, rel=1e-12)
+    assert row["d_z"] == pytest.approx(diff.mean() / diff.std(ddof=1), rel=1e-12)
+    assert row["n"] == 5
+    assert row["diff"] == pytest.approx(diff.mean())
+    assert row["better"] == "rkdo"
+    wrong_pairing = stats.ttest_rel(rkdo, icon[::-1]).pvalue
+    assert not math.isclose(row["p_value"], wrong_pairing)
+
+
+def test_pairs_drop_missing_seeds_and_non_finite_values():
+    seeds = frame(
+        seed_rows("r", "rkdo", [0.3, math.nan, 0.5, 0.6]),
+        seed_rows("i", "icon", [0.2, 0.3, 0.4]),
+    )
+    joined = _stats.paired_values(seeds, rkdo_trial="r", icon_trial="i", metric=ACC)
+    assert list(joined["seed"]) == [1, 3]  # seed 2 is NaN for RKDO, seed 4 has no I-Con run
+    assert _stats.paired_test(np.array([0.1]), np.array([0.2])) == (
+        pytest.approx(math.nan, nan_ok=True),
+        pytest.approx(math.nan, nan_ok=True),
+    )
+
+
+def test_matching_ignores_objective_knobs_but_not_shared_settings():
+    seeds = frame(
+        seed_rows("r_t3", "rkdo", [0.1], tau=0.3, alpha=0.9, beta=0.3),
+        seed_rows("r_t5", "rkdo", [0.1], tau=0.5),
+        seed_rows("i_t3", "icon", [0.1], tau=0.3, debias=0.5),
+        seed_rows("i_t5", "icon", [0.1], tau=0.5),
+        seed_rows("i_e8", "icon", [0.1], tau=0.5, epochs=8),
+        seed_rows("i_stop", "icon", [0.1], tau=0.5, status="stopped"),
+    )
+    assert _stats.matched_trial_pairs(seeds) == [("r_t3", "i_t3"), ("r_t5", "i_t5")]
+
+
+def test_beta_matters_for_matching_once_tau_cools_over_training():
+    seeds = frame(
+        seed_rows("r", "rkdo", [0.1], beta=0.3, tau_schedule="linear"),
+        seed_rows("i", "icon", [0.1], beta=0.1, tau_schedule="linear"),
+    )
+    assert _stats.matched_trial_pairs(seeds) == []
+    assert _stats.param_applies("icon", "beta", tau_schedule="linear")
+    assert not _stats.param_applies("icon", "beta", tau_schedule="level")
+
+
+def history_rows(run_id: str, steps: list[int], values: list[float]) -> list[dict]:
+    return [
+        {"run_id": run_id, "key": ACC, "step": s, "value": v}
+        for s, v in zip(steps, values, strict=True)
+    ]
+
+
+def test_compute_to_target_on_synthetic_histories():
+    seeds = frame(
+        seed_rows("r", "rkdo", [0.6, 0.7, 0.2]),
+        seed_rows("i", "icon", [0.6, 0.6], steps_per_epoch=None, eval_every=2),
+    )
+    history = pd.DataFrame(
+        history_rows("r-0", [10, 20, 30], [0.1, 0.4, 0.6])
+        + history_rows("r-1", [10, 20, 30], [0.55, 0.6, 0.7])
+        + history_rows("r-2", [10, 20, 30], [0.1, 0.2, 0.2])  # never reaches 0.5
+        + history_rows("i-0", [20, 40, 60], [0.3, 0.5, 0.6])
+        + history_rows("i-1", [20, 40, 60], [0.2, 0.4, 0.6])
+    )
+    reached = _stats.target_reached(seeds, history, metric=ACC, target=0.5, mode="max")
+    by_run = reached.set_index(["trial_id", "seed"])
+    assert by_run.at[("r", 1), "step"] == 30 and by_run.at[("r", 1), "epoch"] == 3
+    assert by_run.at[("r", 2), "step"] == 10 and by_run.at[("r", 2), "epoch"] == 1
+    assert math.isnan(by_run.at[("r", 3), "step"])
+    # No steps_per_epoch: the first eval (step 20) closes epoch eval_every=2, so 10 per epoch.
+    assert by_run.at[("i", 1), "epoch"] == 4 and by_run.at[("i", 2), "epoch"] == 6
+
+    by_trial = _stats.compute_to_target_by_trial(reached).set_index("trial_id")
+    assert by_trial.at["r", "reached"] == pytest.approx(2 / 3)
+    assert by_trial.at["r", "mean_steps"] == pytest.approx(20)
+    assert by_trial.at["i", "mean_steps"] == pytest.approx(50)
+
+    summary = _stats.compute_to_target_by_objective(reached)
+    ratio = summary[summary["objective"] == _stats.RATIO_LABEL].set_index("scope")
+    assert ratio.at["best", "mean_steps"] == pytest.approx(20 / 50)
+    assert ratio.at["best", "mean_epochs"] == pytest.approx(2 / 5)
+    assert ratio.at["best", "saving_pct"] == pytest.approx(60.0)
+
+
+def test_compute_to_target_min_mode_reaches_downward():
+    seeds = frame(seed_rows("r", "rkdo", [1.0]))
+    history = pd.DataFrame(history_rows("r-0", [10, 20, 30], [2.0, 1.4, 1.0]))
+    reached = _stats.target_reached(seeds, history, metric=ACC, target=1.5, mode="min")
+    assert reached["step"].tolist() == [20]
+
+
+def test_loss_improvement_is_the_papers_table_1_measure():
+    # CIFAR-10, 10 epochs in the paper: RKDO 1.6200 vs I-Con 2.3127.
+    assert _stats.loss_improvement_pct(icon=2.3127, rkdo=1.6200) == pytest.approx(29.952, abs=1e-3)
+    assert _stats.loss_improvement_pct(icon=1.0, rkdo=1.5) == pytest.approx(-50.0)
+
+
+def test_paper_claims_puts_loss_beside_yardstick_and_probe():
+    def rows(trial, objective, loss, yardstick, acc):
+        out = seed_rows(trial, objective, acc)
+        for row, l_value, y_value in zip(out, loss, yardstick, strict=True):
+            row[m.TRAIN_EPOCH_LOSS], row[m.EVAL_YARDSTICK_LOSS] = l_value, y_value
+        return out
+
+    seeds = frame(
+        rows("r", "rkdo", [1.0, 2.0], [3.0, 3.2], [0.30, 0.40]),
+        rows("i", "icon", [3.0, 3.0], [2.9, 3.1], [0.40, 0.50]),
+    )
+    claims = _stats.paper_claims(seeds, [("r", "i")]).iloc[0]
+    assert claims["loss_improvement_pct"] == pytest.approx(100 * (3.0 - 1.5) / 3.0)
+    assert claims["yardstick_improvement_pct"] == pytest.approx(100 * (3.0 - 3.1) / 3.0)
+    assert claims["probe_diff"] == pytest.approx(0.35 - 0.45)
+    assert claims["epochs"] == 4
+
+
+def test_best_trial_per_objective_and_metric_by_param():
+    seeds = frame(
+        seed_rows("a", "rkdo", [0.1, 0.3], alpha=0.3),
+        seed_rows("b", "rkdo", [0.5, 0.7], alpha=0.7),
+        seed_rows("c", "icon", [0.4, 0.4]),
+    )
+    board = _stats.leaderboard(seeds, metric=ACC, mode="max", params=[], metrics=[])
+    assert _stats.best_trial_per_objective(board) == [("b", "c")]
+    table = _stats.metric_by_param(seeds[seeds["objective"] == "rkdo"], param="alpha", metric=ACC)
+    assert table["value"].tolist() == [0.3, 0.7]
+    assert table["mean"].tolist() == pytest.approx([0.2, 0.6])
+    assert _stats.varying(seeds, ["alpha", "tau"]) == ["alpha"]
