@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import click
 
 from rkdo_tune.sweep.plan import SweepOptions, plan_sweep
 from rkdo_tune.sweep.space import list_spaces, load_space
-from rkdo_tune.sweep.summary import format_dry_run, format_outcome
+from rkdo_tune.sweep.summary import format_dry_run, format_outcome, resume_command
 
 
 def _shortcut_overrides(dataset: str | None, data_dir: Path | None, download: bool) -> list[str]:
@@ -138,7 +139,10 @@ def sweep_command(
 
     tracker = MlflowSweepTracker(tracking_uri=tracking_uri, experiment=experiment)
     outcome, tracking_lines = run_sweep(space, plan, options, tracker=tracker)
-    click.echo(format_outcome(outcome, space, extra_lines=tuple(tracking_lines)))
+    resume = resume_command(sys.argv[1:], plan.name)
+    click.echo(format_outcome(outcome, space, extra_lines=tuple(tracking_lines), resume=resume))
+    if outcome.unfinished:
+        raise SystemExit(130)  # interrupted (Ctrl-C or SIGTERM); state saved for --resume
 
 
 @click.group("spaces", invoke_without_command=True)

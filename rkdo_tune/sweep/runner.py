@@ -7,10 +7,13 @@ losses; it hands each trial's parameters to `sweep_trial`.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import os
+import signal
 import socket
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -69,6 +72,12 @@ def _listening(address: str, timeout: float = 3.0) -> bool:
         return False
 
 
+def check_address(address: str | None) -> None:
+    """Fail in seconds, before anything starts, when nothing listens at --address."""
+    if address and address != "auto" and not _listening(address):
+        raise EnvironmentFailure(f"--address {address}: nothing is listening there")
+
+
 def connect_ray(address: str | None) -> None:
     """Attach to `address`, or start an embedded Ray with its dashboard off."""
     if ray.is_initialized():
@@ -77,8 +86,7 @@ def connect_ray(address: str | None) -> None:
     os.environ.setdefault("RAY_DEDUP_LOGS", "1")
     # Per-epoch checkpoints of short trials trip this warning; it is expected here.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
-    if address and address != "auto" and not _listening(address):
-        raise EnvironmentFailure(f"--address {address}: nothing is listening there")
+    check_address(address)
     try:
         if address:
             ray.init(address=address, log_to_driver=False)
@@ -231,6 +239,19 @@ def _summaries(results: Any, space: Any) -> tuple[list[TrialSummary], int]:
     return summaries, errors
 
 
+@contextlib.contextmanager
+def _sigterm_as_sigint() -> Any:
+    """Let SIGTERM stop a sweep as gracefully as Ctrl-C (Tune saves state on SIGINT)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, lambda *_: os.kill(os.getpid(), signal.SIGINT))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 class SweepTracker:
     """What a tracking layer does around a sweep; the default tracks nothing.
 
@@ -257,6 +278,7 @@ def run_sweep(
     Returns the outcome and the tracker's lines for the summary.
     """
     tracker = tracker or SweepTracker()
+    check_address(options.address)  # before tracking writes anything
     if options.resume:
         check_resumable(plan)  # before tracking reattaches to the sweep's parent run
     tracker.start(space=space, plan=plan, resume=options.resume)
@@ -266,7 +288,8 @@ def run_sweep(
         tuner = build_tuner(
             space, plan, options, observer_factory=tracker.observer_factory(), callbacks=[progress]
         )
-        results = tuner.fit()
+        with _sigterm_as_sigint():
+            results = tuner.fit()
     except BaseException as exc:
         tracker.finish(SweepOutcome(plan, space.metric, space.mode, (), 0), error=exc)
         raise

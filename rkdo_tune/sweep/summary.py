@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import shlex
 from typing import Any
 
 import yaml
@@ -57,7 +58,17 @@ def leaderboard(outcome: Any) -> str:
     return _table(rows)
 
 
-def format_outcome(outcome: Any, space: Any, *, extra_lines: tuple[str, ...] = ()) -> str:
+def resume_command(argv: list[str], name: str) -> str:
+    """The command that continues this sweep: the same arguments, --name, and --resume."""
+    args = [arg for arg in argv if arg != "--resume"]
+    if "--name" not in args and not any(arg.startswith("--name=") for arg in args):
+        args += ["--name", name]
+    return shlex.join(["rkdo-tune", *args, "--resume"])
+
+
+def format_outcome(
+    outcome: Any, space: Any, *, extra_lines: tuple[str, ...] = (), resume: str = ""
+) -> str:
     plan = outcome.plan
     seeds = ", ".join(map(str, plan.seeds))
     failed = [t for t in outcome.trials if not math.isfinite(t.value)]
@@ -74,6 +85,9 @@ def format_outcome(outcome: Any, space: Any, *, extra_lines: tuple[str, ...] = (
         "",
         f"results (Ray Tune experiment, checkpoints): {plan.experiment_path}",
         *extra_lines,
-        f"resume it: rkdo-tune sweep --space {space.source} --name {plan.name} --resume",
     ]
+    if outcome.unfinished:
+        lines.append(f"INTERRUPTED: {outcome.unfinished} trials did not finish")
+    default = resume_command(["sweep", "--space", str(space.source)], plan.name)
+    lines.append(f"resume it: {resume or default}")
     return "\n".join(lines)
