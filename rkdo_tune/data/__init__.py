@@ -7,7 +7,7 @@ from rkdo_tune.data.augment import (
     normalise,
     two_views,
 )
-from rkdo_tune.data.sources import DATASETS, ImageData, load_dataset
+from rkdo_tune.data.sources import DATASETS, ImageData, check_available, load_dataset
 
 __all__ = [
     "DATASETS",
@@ -15,6 +15,7 @@ __all__ = [
     "ImageData",
     "augment_batch",
     "augmentation_for",
+    "check_available",
     "load_dataset",
     "normalise",
     "two_views",

@@ -25,6 +25,7 @@ from ray.tune.search import ConcurrencyLimiter
 from ray.tune.search.optuna import OptunaSearch
 
 from rkdo_tune.config import TrialConfig
+from rkdo_tune.data import check_available
 from rkdo_tune.errors import EnvironmentFailure
 from rkdo_tune.sweep.plan import SweepOptions, SweepPlan
 from rkdo_tune.sweep.progress import LiveProgress
@@ -76,6 +77,18 @@ def check_address(address: str | None) -> None:
     """Fail in seconds, before anything starts, when nothing listens at --address."""
     if address and address != "auto" and not _listening(address):
         raise EnvironmentFailure(f"--address {address}: nothing is listening there")
+
+
+def preflight(space: Any, options: SweepOptions) -> None:
+    """Cheap checks that must fail before anything starts or is written."""
+    check_address(options.address)
+    if options.address is None:  # on a cluster the data lives on the workers, not here
+        base = space.base
+        check_available(
+            base.get("dataset", TrialConfig().dataset),
+            data_dir=base.get("data_dir"),
+            download=bool(base.get("download", False)),
+        )
 
 
 def connect_ray(address: str | None) -> None:
@@ -132,13 +145,30 @@ def _scheduler(space: Any) -> Any:
     return FIFOScheduler()
 
 
+class NonFiniteFailsOptunaSearch(OptunaSearch):
+    """OptunaSearch that records a NaN/inf final metric (a diverged trial) as FAIL.
+
+    Ray's version passes the NaN to `study.tell`, which rejects it, and the
+    Optuna trial stays RUNNING forever.
+    """
+
+    def on_trial_complete(
+        self, trial_id: str, result: dict | None = None, error: bool = False
+    ) -> None:
+        value = (result or {}).get(self.metric)
+        if isinstance(value, float) and not math.isfinite(value):
+            result = {k: v for k, v in result.items() if k != self.metric}
+            error = True
+        super().on_trial_complete(trial_id, result, error)
+
+
 def _searcher(space: Any, plan: SweepPlan, options: SweepOptions) -> Any:
     storage = None
     if options.optuna_storage:
         import optuna
 
         storage = optuna.storages.RDBStorage(url=options.optuna_storage)
-    searcher = OptunaSearch(
+    searcher = NonFiniteFailsOptunaSearch(
         space=functools.partial(sample_params, space),  # picklable: searcher state is saved
         metric=space.metric,  # define-by-run: TuneConfig's metric does not reach the searcher
         mode=space.mode,
@@ -211,6 +241,15 @@ def build_tuner(
     )
 
 
+def error_reason(error: BaseException) -> str:
+    """The trial's own exception in one line, not Ray's wrapper ("ray::ImplicitFunc...")."""
+    cause = getattr(error, "cause", None) or error.__cause__
+    if cause is not None and cause is not error:
+        return error_reason(cause)
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return f"{type(error).__name__}: {lines[-1] if lines else ''}".rstrip(": ")
+
+
 def _as_float(value: Any) -> float:
     return math.nan if value is None else float(value)
 
@@ -229,7 +268,7 @@ def _summaries(results: Any, space: Any) -> tuple[list[TrialSummary], int]:
                 value=_as_float(value),
                 std=_as_float(metrics.get(f"{space.metric}_std")),
                 status="error" if result.error is not None else metrics.get(STATUS_KEY, "?"),
-                reason=str(result.error).splitlines()[0]
+                reason=error_reason(result.error)
                 if result.error is not None
                 else metrics.get(REASON_KEY, ""),
                 epochs=int(metrics.get(EPOCH_KEY, 0) or 0),
@@ -278,7 +317,7 @@ def run_sweep(
     Returns the outcome and the tracker's lines for the summary.
     """
     tracker = tracker or SweepTracker()
-    check_address(options.address)  # before tracking writes anything
+    preflight(space, options)  # before tracking writes anything
     if options.resume:
         check_resumable(plan)  # before tracking reattaches to the sweep's parent run
     tracker.start(space=space, plan=plan, resume=options.resume)

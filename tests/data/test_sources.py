@@ -233,3 +233,14 @@ def test_stl10_loads_nchw_and_resizes_to_64(tmp_path, monkeypatch):
     torch.testing.assert_close(
         means, torch.from_numpy(images).float().mean(dim=(1, 2, 3)), atol=1.0, rtol=0
     )
+
+
+def test_check_available_names_the_missing_file_without_loading(tmp_path):
+    from rkdo_tune.data import check_available
+
+    check_available("digits", data_dir=None, download=False)  # bundled: nothing to check
+    check_available("cifar10", data_dir=str(tmp_path), download=True)  # will be fetched
+    with pytest.raises(DataNotFoundError, match=r"cifar10 not found under .*data_batch_1"):
+        check_available("cifar10", data_dir=str(tmp_path), download=False)
+    with pytest.raises(DataNotFoundError, match="--data-dir"):
+        check_available("stl10", data_dir=None, download=False)

@@ -131,3 +131,12 @@ def test_debug_knobs_inject_a_nan_or_an_error():
     assert result.status == STATUS_DIVERGED and "at step 3" in result.reason
     with pytest.raises(RuntimeError, match="injected failure at step 2"):
         train(tiny(debug_raise_at_step=2), data=DIGITS)
+
+
+def test_corrupt_checkpoint_restarts_from_scratch_with_a_warning(tmp_path):
+    from rkdo_tune.training.checkpoint import CHECKPOINT_FILE
+
+    (tmp_path / CHECKPOINT_FILE).write_bytes(b"not a checkpoint at all")
+    with pytest.warns(RuntimeWarning, match="starting from scratch"):
+        result = train(tiny(), data=DIGITS, checkpoint_dir=tmp_path)
+    assert result.status == STATUS_COMPLETED and result.history.steps[0] == 1
