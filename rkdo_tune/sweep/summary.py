@@ -42,7 +42,7 @@ def leaderboard(outcome: Any) -> str:
         return "no trial produced a finite metric"
     names = sorted({key for t in ranked for key in t.params})
     side = [key for key in SIDE_METRICS if key != outcome.metric]
-    header = ["rank", *names, f"{outcome.metric} (mean ± std)", *side, "epochs", "status"]
+    header = ["rank", *names, f"{outcome.metric} (mean ± std)", *side, "epochs run", "status"]
     rows = [header]
     for rank, trial in enumerate(ranked, start=1):
         rows.append(
