@@ -457,6 +457,32 @@ def test_smoke_sweep_logs_one_parent_trials_and_seeds_to_a_real_server(mlflow_se
     logged = "\n".join([_all_text(client, eid), *texts, proc.stdout, proc.stderr])
     assert token not in logged
     assert password not in logged
+    _check_report_of_the_real_sweep(client, mlflow_server, experiment, trials, tmp_path)
+
+
+def _check_report_of_the_real_sweep(client, server, experiment, trials, tmp_path) -> None:
+    """`rkdo-tune report` on the sweep just run: its leaderboard equals the trial runs' own."""
+    import csv
+
+    out = tmp_path / "report"
+    proc = run_cli(
+        "report",
+        "--experiment",
+        experiment,
+        "--tracking-uri",
+        server,
+        "--out",
+        str(out),
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (out / "report.md").is_file() and (out / "learning_curves.png").is_file()
+    rows = {row["trial_id"]: row for row in csv.DictReader((out / "leaderboard.csv").open())}
+    assert set(rows) == {t.data.tags[lay.TAG_TRIAL_ID] for t in trials}
+    for trial in trials:
+        row = rows[trial.data.tags[lay.TAG_TRIAL_ID]]
+        for key in (m.EVAL_LINEAR_ACC, m.EVAL_YARDSTICK_LOSS):
+            assert float(row[f"{key} mean"]) == pytest.approx(trial.data.metrics[key])
 
 
 @pytest.mark.slow

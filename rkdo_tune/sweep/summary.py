@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 
 from rkdo_tune import metrics as m
+from rkdo_tune.tracking import redact_uri
 
 TOP_ROWS = 10
 SIDE_METRICS = (m.EVAL_LINEAR_ACC, m.EVAL_KNN_ACC, m.EVAL_YARDSTICK_LOSS)
@@ -60,7 +61,8 @@ def leaderboard(outcome: Any) -> str:
 
 def resume_command(argv: list[str], name: str) -> str:
     """The command that continues this sweep: the same arguments, --name, and --resume."""
-    args = [arg for arg in argv if arg != "--resume"]
+    # Credentials in a URI argument are masked: the command is printed and logged.
+    args = [redact_uri(arg) if "://" in arg else arg for arg in argv if arg != "--resume"]
     if "--name" not in args and not any(arg.startswith("--name=") for arg in args):
         args += ["--name", name]
     return shlex.join(["rkdo-tune", *args, "--resume"])
