@@ -21,8 +21,8 @@ from ray import tune
 
 from rkdo_tune import metrics as m
 from rkdo_tune.config import TrialConfig
-from rkdo_tune.data import load_dataset
 from rkdo_tune.training import STATUS_COMPLETED, STATUS_DIVERGED, Trainer, TrainResult
+from rkdo_tune.training.trainer import load_data
 
 STATUS_KEY = "trial_status"
 REASON_KEY = "trial_reason"
@@ -100,15 +100,7 @@ def _report(trainers: Sequence[Trainer], report: dict[str, Any], on_report: Any)
 
 def build_trainers(configs: Sequence[TrialConfig], callbacks: Sequence[Any]) -> list[Trainer]:
     """One trainer per seed, sharing one in-memory copy of the dataset."""
-    first = configs[0]
-    data = load_dataset(
-        first.dataset,
-        data_dir=first.data_dir,
-        download=first.download,
-        synthetic_size=first.synthetic_size,
-        synthetic_classes=first.synthetic_classes,
-        synthetic_samples=first.synthetic_samples,
-    )
+    data = load_data(configs[0])
     return [
         Trainer(config, data=data, callback=callback)
         for config, callback in zip(configs, callbacks, strict=True)

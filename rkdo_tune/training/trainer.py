@@ -67,7 +67,7 @@ class Trainer:
         self.callback = callback or TrainCallback()
         self.device = resolve_device(config.device)
         seed_everything(config.seed)
-        raw = data if data is not None else _load_data(config)
+        raw = data if data is not None else load_data(config)
         self.data = raw.to(self.device)
         self.augment_spec = augmentation_for(
             config.dataset, image_size=self.data.image_size, channels=self.data.channels
@@ -369,7 +369,8 @@ class Trainer:
         self.model.train(was_training)
 
 
-def _load_data(config: TrialConfig) -> ImageData:
+def load_data(config: TrialConfig) -> ImageData:
+    """The dataset a config names, in memory as uint8 (shared by seeds of one trial)."""
     return load_dataset(
         config.dataset,
         data_dir=config.data_dir,
