@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
 import click
 
+from rkdo_tune.sweep.launch import launch_sweep
 from rkdo_tune.sweep.plan import SweepOptions, plan_sweep
 from rkdo_tune.sweep.space import list_spaces, load_space
 from rkdo_tune.sweep.summary import format_dry_run, format_outcome, resume_command
@@ -129,16 +129,7 @@ def sweep_command(
     if dry_run:
         click.echo(format_dry_run(space, plan))
         return
-    from rkdo_tune.tracking import check_reachable, resolve_tracking_uri
-
-    tracking_uri = resolve_tracking_uri(tracking_uri, environ=os.environ, cwd=Path.cwd())
-    check_reachable(tracking_uri)  # an unreachable server fails here, before Ray or MLflow load
-
-    from rkdo_tune.sweep.runner import run_sweep  # imports Ray: only when actually running
-    from rkdo_tune.tracking import MlflowSweepTracker  # imports MLflow: likewise
-
-    tracker = MlflowSweepTracker(tracking_uri=tracking_uri, experiment=experiment)
-    outcome, tracking_lines = run_sweep(space, plan, options, tracker=tracker)
+    outcome, tracking_lines = launch_sweep(space, plan, options)
     resume = resume_command(sys.argv[1:], plan.name)
     click.echo(format_outcome(outcome, space, extra_lines=tuple(tracking_lines), resume=resume))
     if outcome.unfinished:
