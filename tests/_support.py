@@ -27,3 +27,14 @@ def run_cli(
         env=full_env,
         check=False,
     )
+
+
+def embedding_pairs(batch: int, dim: int, seed: int) -> tuple:
+    """Two correlated batches of L2-normalised float64 embeddings (B, D), requiring grad."""
+    import torch
+    import torch.nn.functional as F
+
+    g = torch.Generator().manual_seed(seed)
+    z1 = F.normalize(torch.randn(batch, dim, generator=g, dtype=torch.float64), dim=1)
+    z2 = F.normalize(z1 + 0.7 * torch.randn(batch, dim, generator=g, dtype=torch.float64), dim=1)
+    return z1.requires_grad_(), z2.requires_grad_()

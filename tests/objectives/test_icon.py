@@ -7,18 +7,12 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from _support import embedding_pairs as _pairs
 
 from rkdo_tune.errors import UsageError
 from rkdo_tune.objectives import icon_loss
 
 TOL = 1e-6
-
-
-def _pairs(batch: int, dim: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
-    z1 = F.normalize(torch.randn(batch, dim, generator=g, dtype=torch.float64), dim=1)
-    z2 = F.normalize(z1 + 0.7 * torch.randn(batch, dim, generator=g, dtype=torch.float64), dim=1)
-    return z1.requires_grad_(), z2.requires_grad_()
 
 
 def reference_icon(z1, z2, *, tau, debias, kernel, df):
