@@ -15,6 +15,7 @@ these tensors (on the training device), and augmentation runs batched on them
 
 from __future__ import annotations
 
+import functools
 import http.client
 import math
 import tarfile
@@ -82,6 +83,7 @@ class ImageData:
         )
 
 
+@functools.lru_cache(maxsize=1)  # a reused Ray worker runs trial after trial on the same data
 def load_dataset(
     name: str,
     *,
@@ -91,7 +93,9 @@ def load_dataset(
     synthetic_classes: int = 10,
     synthetic_samples: int = 2000,
 ) -> ImageData:
-    """Load dataset `name` into memory (CPU tensors).
+    """Load dataset `name` into memory (CPU tensors); the last one loaded stays cached.
+
+    The tensors are shared by every caller and nothing may write to them.
 
     Raises `UsageError` for an unknown name or bad synthetic sizes, and
     `DataNotFoundError` when a torchvision dataset is not under `data_dir`

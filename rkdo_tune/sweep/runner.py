@@ -236,6 +236,9 @@ def build_tuner(
             num_samples=space.search.num_samples,
             metric=space.metric,
             mode=space.mode,
+            # One worker process serves trial after trial: a fresh one costs seconds of
+            # imports and store set-up per trial. `sweep_trial` leaves no state behind.
+            reuse_actors=True,
         ),
         run_config=_run_config(plan, options, callbacks),
     )

@@ -166,7 +166,12 @@ def trial_identity() -> tuple[str, str]:
 
 
 def sweep_trial(params: dict[str, Any], *, space: Any, observer_factory: Any = None) -> None:
-    """The function Ray Tune runs for one trial (one configuration over every seed)."""
+    """The function Ray Tune runs for one trial (one configuration over every seed).
+
+    Ray reuses the worker process for the next trial, so nothing here may leave
+    state behind: torch threads and RNGs are set per trial, MLflow is reached
+    through explicit clients and run ids only, and the CUDA cache is released.
+    """
     from rkdo_tune.sweep.space import trial_config
 
     set_cpu_threads(space.resources.cpus)
@@ -187,4 +192,13 @@ def sweep_trial(params: dict[str, Any], *, space: Any, observer_factory: Any = N
     except BaseException as exc:
         observer.on_finish(report=None, error=exc)
         raise
+    finally:
+        release_device_memory()
     observer.on_finish(report=final, error=None)
+
+
+def release_device_memory() -> None:
+    """Hand cached CUDA blocks back: Ray reuses this worker, and fractional-GPU
+    neighbours on the same device need the memory more than the next trial does."""
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.empty_cache()
