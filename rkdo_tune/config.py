@@ -117,7 +117,7 @@ class TrialConfig:
     seed: int = _opt(42, "Random seed (the paper used 42, 123, 456, 789, 101).")
     device: str = _opt("auto", "Training device; auto picks CUDA when present.", DEVICES)
     precision: str = _opt("fp32", "bf16 autocast on CUDA.", PRECISIONS)
-    compile: bool = _opt(False, "torch.compile the model (CUDA).")
+    compile: bool = _opt(False, "torch.compile the model and the loss (meant for CUDA).")
     log_every: int = _opt(1, "Steps between host-side metric reads.")
     # Fault injection, for testing a sweep's failure handling.
     debug_nan_at_step: int | None = _opt(None, "Debug: make the loss NaN at this step.")

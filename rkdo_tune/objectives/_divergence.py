@@ -7,7 +7,9 @@ row, as ``KL_batchmean(p, q) = sum_ij p_ij (log p_ij - log q_ij) / B`` -- what
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
@@ -26,6 +28,12 @@ def kl_batchmean(log_p: Tensor, log_q: Tensor) -> Tensor:
     """
     terms = torch.where(torch.isneginf(log_p), 0.0, log_p.exp() * (log_p - log_q))
     return terms.sum() / log_p.shape[0]
+
+
+@functools.cache
+def compiled_once(function: Callable) -> Callable:
+    """`function` under ``torch.compile``, built once per process and reused by every call."""
+    return torch.compile(function)
 
 
 def _fail(name: str, value: object, rule: str) -> None:

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from rkdo_tune.errors import UsageError
-from rkdo_tune.objectives._divergence import check_pair, check_tau, kl_batchmean
+from rkdo_tune.objectives._divergence import check_pair, check_tau, compiled_once, kl_batchmean
 
 KERNELS = ("gaussian", "student_t")
 
@@ -26,11 +26,13 @@ def icon_loss(
     debias: float = 0.2,
     kernel: str = "gaussian",
     df: float = 1.0,
+    compiled: bool = False,
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """I-Con loss of the positive pairs (z1_i, z2_i); z1, z2 are (B, D), L2-normalised.
 
     Returns the 0-d loss and detached diagnostics: ``tension`` (the KL itself)
-    and ``positive_prob`` (mean of diag q).
+    and ``positive_prob`` (mean of diag q). ``compiled=True`` runs the
+    divergence through ``torch.compile`` (once per process), as for RKDO.
     """
     check_pair(z1, z2)
     check_tau(tau)
@@ -50,13 +52,18 @@ def icon_loss(
             z1.square().sum(1, keepdim=True) + z2.square().sum(1)[None, :] - 2 * sim
         ).clamp_min(0)  # expanded form: one matmul, and a smooth gradient at distance 0
         logits = -torch.log1p(sq_dist / df) / tau
-    log_q = F.log_softmax(logits, dim=1)
-
-    eye = torch.eye(batch, dtype=log_q.dtype, device=log_q.device)
+    eye = torch.eye(batch, dtype=logits.dtype, device=logits.device)
     log_p = ((1 - debias) * eye + debias / batch).log()  # -inf off the diagonal when debias = 0
-    loss = kl_batchmean(log_p, log_q)
+    divergence = compiled_once(_divergence) if compiled else _divergence
+    loss, log_q = divergence(logits, log_p)
     diagnostics = {
         "tension": loss.detach(),
         "positive_prob": log_q.detach().diagonal().exp().mean(),
     }
     return loss, diagnostics
+
+
+def _divergence(logits: Tensor, log_p: Tensor) -> tuple[Tensor, Tensor]:
+    """KL_batchmean(p, softmax_rows(logits)) and log q, from (B, B) logits and log p."""
+    log_q = F.log_softmax(logits, dim=1)
+    return kl_batchmean(log_p, log_q), log_q

@@ -13,15 +13,16 @@ The loss is the sum over the d levels (its scale grows with d). Gradients
 flow through the target p_t, as in the reference; ``detach_target=True``
 builds p_t from detached q's instead (an ablation).
 
-The recursion runs in log space: ``log p_t = logaddexp(log(1-alpha) + log p_{t-1},
-log alpha + log q_{t-1})``. For t >= 1 this is finite everywhere (alpha > 0
-and log_softmax is finite), so neither the loss nor its gradient can hit
-0·log 0 even where q underflows, with no epsilon anywhere.
+The targets are mixed in probability space (``p_t = lerp(p_{t-1}, q_{t-1},
+alpha)``), which costs one op per level where a log-space mixture costs
+several. Where an entry of p underflows to 0 its ``p log p`` term is exactly 0
+and its gradient stays finite (the log of a clamped p), with no epsilon in any
+term that counts.
 """
 
 from __future__ import annotations
 
-import math
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -33,7 +34,7 @@ from rkdo_tune.objectives._divergence import (
     check_depth,
     check_pair,
     check_tau,
-    kl_batchmean,
+    compiled_once,
 )
 
 
@@ -46,12 +47,17 @@ def rkdo_loss(
     tau: float = 0.5,
     beta: float = 0.1,
     detach_target: bool = False,
+    compiled: bool = False,
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """In-batch RKDO loss of the positive pairs (z1_i, z2_i); z1, z2 are (B, D), L2-normalised.
 
     Returns the 0-d loss and detached diagnostics: ``tension`` (the last
     level's KL(p_d, q_d)), ``positive_prob`` (mean of diag q_d) and
     ``level_losses`` ((depth,), the per-level KL terms that sum to the loss).
+
+    ``compiled=True`` runs the levels through ``torch.compile`` (once per
+    process; the first call pays for it), with alpha and the temperatures
+    passed as tensors, so values that change every step do not recompile.
     """
     check_pair(z1, z2)
     check_alpha(alpha)
@@ -59,21 +65,39 @@ def rkdo_loss(
     check_tau(tau)
     check_beta(beta)
 
-    sim = z1 @ z2.T
-    log_keep = math.log1p(-alpha) if alpha < 1 else -math.inf
-    log_mix = math.log(alpha)
-    log_p = torch.eye(sim.shape[0], dtype=sim.dtype, device=sim.device).log()  # log p_0
-    log_q = F.log_softmax(sim / tau, dim=1)  # log q_0
-    levels = []
-    for t in range(1, depth + 1):
-        source = log_q.detach() if detach_target else log_q
-        log_p = torch.logaddexp(log_keep + log_p, log_mix + source)
-        log_q = F.log_softmax(sim / (tau * (1 - beta * t / depth)), dim=1)
-        levels.append(kl_batchmean(log_p, log_q))
-    level_losses = torch.stack(levels)
+    sim = z1 @ z2.T  # (B, B): the only matrix product, shared by every level
+    if compiled:
+        level = torch.arange(depth + 1, dtype=sim.dtype, device=sim.device)
+        inverse_temperatures = level.mul_(-beta / depth).add_(1).mul_(tau).reciprocal_()
+        weight = torch.full((), alpha, dtype=sim.dtype, device=sim.device)
+        levels = compiled_once(_levels)(sim, inverse_temperatures, weight, detach_target)
+    else:
+        inverse_temperatures = [1 / (tau * (1 - beta * t / depth)) for t in range(depth + 1)]
+        levels = _levels(sim, inverse_temperatures, alpha, detach_target)
+    level_losses, log_q_last = levels
     diagnostics = {
-        "tension": levels[-1].detach(),
-        "positive_prob": log_q.detach().diagonal().exp().mean(),
+        "tension": level_losses[-1].detach(),
+        "positive_prob": log_q_last.detach().diagonal().exp().mean(),
         "level_losses": level_losses.detach(),
     }
     return level_losses.sum(), diagnostics
+
+
+def _levels(
+    sim: Tensor,
+    inverse_temperatures: Sequence[float] | Tensor,
+    alpha: float | Tensor,
+    detach_target: bool,
+) -> tuple[Tensor, Tensor]:
+    """The d KL terms ((d,)) and log q_d ((B, B)) from S ((B, B)) and 1/tau_0 .. 1/tau_d."""
+    batch = sim.shape[0]
+    tiny = torch.finfo(sim.dtype).tiny
+    log_q = F.log_softmax(sim * inverse_temperatures[0], dim=1)  # log q_0
+    target = torch.eye(batch, dtype=sim.dtype, device=sim.device)  # p_0
+    terms = []
+    for inverse_temperature in inverse_temperatures[1:]:
+        source = log_q.exp().detach() if detach_target else log_q.exp()  # q_{t-1}
+        target = torch.lerp(target, source, alpha)  # p_t = (1 - alpha) p_{t-1} + alpha q_{t-1}
+        log_q = F.log_softmax(sim * inverse_temperature, dim=1)  # log q_t
+        terms.append((target * (target.clamp_min(tiny).log() - log_q)).sum())
+    return torch.stack(terms) / batch, log_q

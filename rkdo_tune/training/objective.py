@@ -55,13 +55,20 @@ class BoundObjective:
     def _options(self, *, alpha: float, tau: float) -> dict[str, Any]:
         c = self.config
         if c.objective == "icon":
-            return {"tau": tau, "debias": c.debias, "kernel": c.kernel, "df": c.student_df}
+            return {
+                "tau": tau,
+                "debias": c.debias,
+                "kernel": c.kernel,
+                "df": c.student_df,
+                "compiled": c.compile,
+            }
         return {
             "alpha": alpha,
             "depth": c.depth,
             "tau": tau,
             "beta": loss_beta(c.tau_schedule, c.beta),
             "detach_target": c.detach_target,
+            "compiled": c.compile,
         }
 
     def state_dict(self) -> dict[str, Any]:
