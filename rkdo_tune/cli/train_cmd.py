@@ -9,7 +9,7 @@ import click
 from rkdo_tune.cli.options import config_options, given_options
 from rkdo_tune.config import config_from_mapping, load_config_file
 from rkdo_tune.console import ProgressBar, print_result, write_result_json
-from rkdo_tune.training import CallbackList, CheckpointEveryEval, train
+from rkdo_tune.training.callbacks import CallbackList, CheckpointEveryEval
 
 
 @click.command("train")
@@ -47,6 +47,8 @@ def train_command(
         config = load_config_file(config_file, overrides)
     else:
         config = config_from_mapping(overrides, source="command line")
+    from rkdo_tune.training import train  # torch loads here, after the config is valid
+
     callbacks = [] if quiet else [ProgressBar()]
     if checkpoint_dir is not None:
         callbacks.append(CheckpointEveryEval(checkpoint_dir))

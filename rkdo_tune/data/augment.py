@@ -42,7 +42,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from rkdo_tune.data.sources import DATASETS
+from rkdo_tune.data.catalog import DATASETS
 from rkdo_tune.errors import UsageError
 
 CROP_TRIES = 10

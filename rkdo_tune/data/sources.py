@@ -27,10 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from rkdo_tune.data.catalog import DATASETS, TORCHVISION_DATASETS, require_data_dir
 from rkdo_tune.errors import DataNotFoundError, UsageError
-
-DATASETS = ("digits", "synthetic", "cifar10", "cifar100", "stl10")
-TORCHVISION_DATASETS = ("cifar10", "cifar100", "stl10")
 
 # Constant seeds: every trial of every training seed sees the same split and
 # the same synthetic images. Training seeds never touch these.
@@ -296,39 +294,8 @@ def _one_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {text}"
 
 
-def _require_data_dir(name: str, data_dir: str | None) -> Path:
-    if data_dir is None:
-        raise DataNotFoundError(
-            f"{name} needs a data directory: pass --data-dir DIR (and --download to fetch it there)"
-        )
-    return Path(data_dir).expanduser()
-
-
-def check_available(name: str, *, data_dir: str | None, download: bool) -> None:
-    """Fail in one line, without loading anything, if a torchvision dataset is not on disk.
-
-    A cheap pre-flight for the driver: the files torchvision would read must exist.
-    """
-    if name not in ("cifar10", "cifar100", "stl10"):
-        return
-    root = _require_data_dir(name, data_dir)
-    if download:
-        return
-    from torchvision import datasets
-
-    reader = {"cifar10": datasets.CIFAR10, "cifar100": datasets.CIFAR100, "stl10": datasets.STL10}
-    cls = reader[name]
-    folder = root / cls.base_folder
-    missing = [f for f, _ in (*cls.train_list, *cls.test_list) if not (folder / f).is_file()]
-    if missing:
-        raise DataNotFoundError(
-            f"{name} not found under '{root}' (no {folder / missing[0]}); "
-            "pass --download to fetch it, or --data-dir to point at it"
-        )
-
-
 def _load_torchvision(name: str, data_dir: str | None, download: bool) -> ImageData:
-    _require_data_dir(name, data_dir)
+    require_data_dir(name, data_dir)
     root = Path(data_dir).expanduser()
     try:
         train, test, num_classes = _TORCHVISION_READERS[name](str(root), download)

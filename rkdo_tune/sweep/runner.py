@@ -20,6 +20,7 @@ from typing import Any
 
 import ray
 from ray import tune
+from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, MedianStoppingRule
 from ray.tune.search import ConcurrencyLimiter
 from ray.tune.search.optuna import OptunaSearch
@@ -99,6 +100,10 @@ def connect_ray(address: str | None) -> None:
     os.environ.setdefault("RAY_DEDUP_LOGS", "1")
     # Per-epoch checkpoints of short trials trip this warning; it is expected here.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    # Tune's automatic loggers include TensorBoard's, whose import pulls torch into the
+    # driver while the first trial starts; MLflow holds the metrics. _run_config adds
+    # the JSON and CSV loggers (result.json, progress.csv) back explicitly.
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     check_address(address)
     try:
         if address:
@@ -193,7 +198,7 @@ def _run_config(plan: SweepPlan, options: SweepOptions, callbacks: Sequence[Any]
         storage_path=plan.storage_path,
         failure_config=tune.FailureConfig(max_failures=options.max_failures),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-        callbacks=list(callbacks),
+        callbacks=[*callbacks, JsonLoggerCallback(), CSVLoggerCallback()],
         verbose=0,
     )
 

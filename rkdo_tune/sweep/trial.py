@@ -13,16 +13,17 @@ import math
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 from ray import tune
 
 from rkdo_tune import metrics as m
 from rkdo_tune.config import TrialConfig
-from rkdo_tune.training import STATUS_COMPLETED, STATUS_DIVERGED, Trainer, TrainResult
-from rkdo_tune.training.trainer import load_data
+from rkdo_tune.training.callbacks import STATUS_COMPLETED, STATUS_DIVERGED, TrainResult
+
+if TYPE_CHECKING:  # torch and the trainer load on the worker only, not in the sweep driver
+    from rkdo_tune.training import Trainer
 
 STATUS_KEY = "trial_status"
 REASON_KEY = "trial_reason"
@@ -100,6 +101,8 @@ def _report(trainers: Sequence[Trainer], report: dict[str, Any], on_report: Any)
 
 def build_trainers(configs: Sequence[TrialConfig], callbacks: Sequence[Any]) -> list[Trainer]:
     """One trainer per seed, sharing one in-memory copy of the dataset."""
+    from rkdo_tune.training.trainer import Trainer, load_data
+
     data = load_data(configs[0])
     return [
         Trainer(config, data=data, callback=callback)
@@ -155,6 +158,8 @@ def run_seeds_in_lockstep(
 
 def set_cpu_threads(cpus: float) -> None:
     """Keep torch inside the CPU share Ray gave this trial."""
+    import torch
+
     torch.set_num_threads(max(1, int(cpus)))
 
 
@@ -200,5 +205,7 @@ def sweep_trial(params: dict[str, Any], *, space: Any, observer_factory: Any = N
 def release_device_memory() -> None:
     """Hand cached CUDA blocks back: Ray reuses this worker, and fractional-GPU
     neighbours on the same device need the memory more than the next trial does."""
+    import torch
+
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         torch.cuda.empty_cache()
