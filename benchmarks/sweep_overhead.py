@@ -9,11 +9,14 @@ rebuilt with `trial_config`, so both sides train exactly the same things.
 
     overhead per trial = (sweep wall - direct wall) / N
 
-Run at two epoch counts (--epochs 1 3), the per-trial overhead splits into a
-part per trial and a part per epoch (a report, a checkpoint and an MLflow
-batch per evaluation), which is what the extrapolation to 60 s trials needs.
-The sweep driver's extra imports, `ray.init()` and a new worker's imports are
-also timed alone, in fresh processes.
+Measured at several N (--trials 2 6) and trial lengths (--epochs 1 3), the
+sweep's total overhead is fitted as F + N (a + b epochs): F is paid once per
+sweep (Ray start and stop, the first worker, the parent run), a once per
+trial (its MLflow runs, scheduling) and b once per epoch (a report, a
+checkpoint and an MLflow batch per evaluation). That split is what the
+projection to 60 s trials needs. The sweep driver's extra imports,
+`ray.init()` and a new worker's imports are also timed alone, in fresh
+processes.
 
 ASHA: the same sweep of `spaces/asha_clear.yaml` with `scheduler.kind` asha
 and none; reports the fraction of trial-steps ASHA saved and whether both
@@ -38,6 +41,7 @@ from typing import Any
 import numpy as np
 import torch
 from _common import format_table, load_average, machine_info, summarize, write_json
+from _startup_probe import startup_probe
 
 from rkdo_tune.config import TrialConfig
 from rkdo_tune.sweep.space import load_space, trial_config
@@ -134,62 +138,19 @@ def direct_main(spec_path: str) -> dict[str, Any]:
     return {"train_s": seconds}
 
 
-# Run with `python -c` so that nothing is imported before the timers start.
-STARTUP_PROBE = """
-import importlib, json, sys, time
-def timed_imports(*modules):
-    start = time.perf_counter()
-    for module in modules:
-        importlib.import_module(module)
-    return time.perf_counter() - start
-out = {}
-if sys.argv[1] == "driver":
-    out["import_direct_side_s"] = timed_imports("torch", "rkdo_tune.training")
-    out["import_sweep_extra_s"] = timed_imports(
-        "ray", "ray.tune", "optuna", "mlflow", "rkdo_tune.sweep.runner", "rkdo_tune.tracking"
-    )
-    import ray
-    start = time.perf_counter()
-    ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False)
-    out["init_s"] = time.perf_counter() - start
-    start = time.perf_counter()
-    ray.shutdown()
-    out["shutdown_s"] = time.perf_counter() - start
-else:  # what a new Ray worker imports before a trial can start
-    timed_imports("ray")
-    out["import_worker_s"] = timed_imports(
-        "torch", "ray.tune", "mlflow", "rkdo_tune.sweep.trial", "rkdo_tune.tracking"
-    )
-print(json.dumps(out))
-"""
-
-
-def startup_probe(workdir: Path) -> dict[str, float]:
-    """Fresh processes: the sweep driver's extra imports, ray.init(), shutdown; a worker's imports.
-
-    ray.init() is called as `connect_ray` calls it.
-    """
-    times: dict[str, float] = {}
-    for role in ("driver", "worker"):
-        command = [sys.executable, "-c", STARTUP_PROBE, role]
-        _, stdout = _run(command, cwd=workdir, what=f"{role} start-up probe")
-        times.update(json.loads(stdout.strip().splitlines()[-1]))
-    return times
-
-
-def overhead_at(epochs: int, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
-    """Sweep vs direct at one trial length; repeats alternate the order (S D, D S, ...)."""
+def overhead_at(trials: int, epochs: int, args: argparse.Namespace, workdir: Path) -> dict:
+    """Sweep vs direct for N trials of one length; repeats alternate the order (S D, D S, ...)."""
     sets = [
         f"base.epochs={epochs}",
         f"base.steps_per_epoch={args.steps}",
-        f"search.num_samples={args.trials}",
+        f"search.num_samples={trials}",
     ]
     sweeps, directs, configs = [], [], None
     for repeat in range(args.repeats):
         order = ("sweep", "direct") if repeat % 2 == 0 or configs is None else ("direct", "sweep")
         for side in order:
             if side == "sweep":
-                name = f"overhead-e{epochs}-r{repeat}"
+                name = f"overhead-n{trials}-e{epochs}-r{repeat}"
                 sweeps.append(
                     run_sweep(OVERHEAD_SPACE, sets, name=name, workdir=workdir, args=args)
                 )
@@ -205,42 +166,52 @@ def overhead_at(epochs: int, args: argparse.Namespace, workdir: Path) -> dict[st
     return {
         "epochs": epochs,
         "steps_per_epoch": args.steps,
-        "trials": args.trials,
+        "trials": trials,
         "sweep_wall_s": [s["wall_s"] for s in sweeps],
         "direct_wall_s": [d["wall_s"] for d in directs],
         "direct_train_s": train_s,
         "sweep_trainable_s": trainable_s,
         "overhead_s": sweep_wall - direct_wall,
-        "overhead_per_trial_s": (sweep_wall - direct_wall) / args.trials,
+        "overhead_per_trial_s": (sweep_wall - direct_wall) / trials,
         "overhead_percent": 100 * (sweep_wall - direct_wall) / direct_wall,
-        "direct_s_per_trial": train_s / args.trials,
+        "direct_s_per_trial": train_s / trials,
         "trial_epochs": [t["epochs"] for t in sweeps[-1]["trials"]],
     }
 
 
-def extrapolate(points: Sequence[dict[str, Any]], *, trial_seconds: float) -> dict[str, Any]:
-    """Overhead per trial = a + b * epochs (least squares); projected at 60 s trials.
+def fit_overhead(points: Sequence[dict[str, Any]], *, trial_seconds: float) -> dict[str, Any]:
+    """Total overhead = F + N (a + b epochs), least squares, and the projection to 60 s trials.
 
-    A 60 s trial is assumed to keep the measured epoch length, so it has
-    60 / (direct seconds per epoch) epochs: short epochs make the per-epoch
-    part dominate. With one trial length measured, b is unknown (None).
+    F needs two values of N and b two trial lengths; a part that cannot be
+    told apart is None and folded into a. A 60 s trial keeps the measured
+    epoch length, so it has 60 / (direct seconds per epoch) epochs.
     """
+    n = np.array([p["trials"] for p in points], dtype=float)
     epochs = np.array([p["epochs"] for p in points], dtype=float)
-    per_trial = np.array([p["overhead_per_trial_s"] for p in points])
+    columns = {"fixed_per_sweep_s": np.ones_like(n), "per_trial_s": n, "per_epoch_s": n * epochs}
+    if len(set(n)) < 2:
+        del columns["fixed_per_sweep_s"]
     if len(set(epochs)) < 2:
-        return {"per_trial_s": float(per_trial.mean()), "per_epoch_s": None}
-    b, a = np.polyfit(epochs, per_trial, 1)
-    seconds_per_epoch = np.mean([p["direct_s_per_trial"] / p["epochs"] for p in points])
+        del columns["per_epoch_s"]
+    total = np.array([p["overhead_s"] for p in points])
+    solution = np.linalg.lstsq(np.column_stack(list(columns.values())), total, rcond=None)[0]
+    fit: dict[str, Any] = {"fixed_per_sweep_s": None, "per_epoch_s": None}
+    fit.update({name: float(value) for name, value in zip(columns, solution, strict=True)})
+    seconds_per_epoch = float(np.mean([p["direct_s_per_trial"] / p["epochs"] for p in points]))
     epochs_at = trial_seconds / seconds_per_epoch
-    overhead = a + b * epochs_at
-    return {
-        "per_trial_s": float(a),
-        "per_epoch_s": float(b),
-        "direct_s_per_epoch": float(seconds_per_epoch),
-        "epochs_in_60s_trial": float(epochs_at),
-        "overhead_per_60s_trial_s": float(overhead),
-        "overhead_percent_at_60s": float(100 * overhead / trial_seconds),
-    }
+    marginal = fit["per_trial_s"] + (fit["per_epoch_s"] or 0.0) * epochs_at
+    fixed = fit["fixed_per_sweep_s"] or 0.0
+    fit.update(
+        {
+            "direct_s_per_epoch": seconds_per_epoch,
+            "epochs_in_60s_trial": epochs_at,
+            "marginal_per_60s_trial_s": marginal,
+            "percent_at_60s": {
+                str(count): 100 * (marginal + fixed / count) / trial_seconds for count in (2, 3, 10)
+            },
+        }
+    )
+    return fit
 
 
 def asha_comparison(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
@@ -295,34 +266,38 @@ def report_lines(payload: dict[str, Any]) -> list[str]:
     for p in payload["overhead"]:
         verdict = "met" if p["overhead_per_trial_s"] <= TARGET_SECONDS_PER_TRIAL else "missed"
         lines.append(
-            f"RATIO sweep/direct wall at {p['epochs']} epoch(s) x {p['steps_per_epoch']} steps: "
+            f"RATIO sweep/direct wall, N={p['trials']}, {p['epochs']} epoch(s) x "
+            f"{p['steps_per_epoch']} steps: "
             f"{1 + p['overhead_percent'] / 100:.2f}x, overhead {p['overhead_per_trial_s']:.2f} s "
             f"per trial (target <= {TARGET_SECONDS_PER_TRIAL:g} s: {verdict})"
         )
-    probe = payload["startup_probe"]
-    fixed = probe["import_sweep_extra_s"] + probe["init_s"] + probe["shutdown_s"]
     for p in payload["overhead"]:
         inside = (p["sweep_trainable_s"] - p["direct_train_s"]) / p["trials"]
-        rest = p["overhead_per_trial_s"] - fixed / p["trials"] - inside
         lines.append(
-            f"  at {p['epochs']} epoch(s), per trial: {fixed / p['trials']:.2f} s sweep start-up "
-            f"shared over {p['trials']} trials + {inside:.2f} s inside the trainable (MLflow "
-            f"runs, reports, checkpoints) + {rest:.2f} s outside it (a new worker process per "
-            f"trial, scheduling, driver)"
+            f"  N={p['trials']}, {p['epochs']} epoch(s): {inside:.2f} s per trial inside the "
+            f"trainable (MLflow runs, reports, checkpoints), the rest outside it"
         )
-    fit = payload["extrapolation"]
-    if fit.get("per_epoch_s") is not None:
-        lines.append(
-            f"fit: overhead per trial = {fit['per_trial_s']:.2f} s + {fit['per_epoch_s']:.2f} s "
-            f"per epoch; a 60 s trial of {fit['epochs_in_60s_trial']:.0f} such epochs -> "
-            f"{fit['overhead_per_60s_trial_s']:.1f} s = {fit['overhead_percent_at_60s']:.1f}% "
-            f"(target <= {TARGET_PERCENT_AT_60S:g}%)"
-        )
+    fit = payload["fit"]
+    parts = [f"{fit['per_trial_s']:.2f} s per trial"]
+    if fit["per_epoch_s"] is not None:
+        parts.append(f"{fit['per_epoch_s']:.2f} s per epoch")
+    if fit["fixed_per_sweep_s"] is not None:
+        parts.insert(0, f"{fit['fixed_per_sweep_s']:.1f} s per sweep")
+    verdict = "met" if fit["per_trial_s"] <= TARGET_SECONDS_PER_TRIAL else "missed"
+    percents = ", ".join(f"N={k}: {v:.1f}%" for k, v in fit["percent_at_60s"].items())
+    lines.append(
+        f"fit: overhead = {' + '.join(parts)} (per-trial part vs target <= "
+        f"{TARGET_SECONDS_PER_TRIAL:g} s: {verdict}); a 60 s trial of "
+        f"{fit['epochs_in_60s_trial']:.0f} such epochs adds {fit['marginal_per_60s_trial_s']:.1f} "
+        f"s, so with the per-sweep part shared over N trials: {percents} "
+        f"(target <= {TARGET_PERCENT_AT_60S:g}%)"
+    )
+    probe = payload["startup_probe"]
     lines.append(
         f"fresh processes: the sweep driver imports {probe['import_sweep_extra_s']:.1f} s more "
         f"than a direct run (ray, tune, optuna, mlflow), ray.init() takes {probe['init_s']:.1f} s "
         f"and ray.shutdown() {probe['shutdown_s']:.1f} s, once per sweep; a new worker imports "
-        f"{probe['import_worker_s']:.1f} s (torch, tune, mlflow, trial code) before each trial"
+        f"{probe['import_worker_s']:.1f} s (torch, tune, mlflow, trial code) before its first trial"
     )
     asha = payload.get("asha")
     if asha:
@@ -341,7 +316,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         description=__doc__.split("\n\n")[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--trials", type=int, default=3, help="N: configurations per sweep (<=8).")
+    parser.add_argument(
+        "--trials", type=int, nargs="+", default=[2, 6], help="N: trials per sweep (<=8)."
+    )
     parser.add_argument(
         "--epochs", type=int, nargs="+", default=[1, 3], help="Trial lengths to measure."
     )
@@ -355,7 +332,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--keep", help="Keep sweep outputs in this directory (default: temp).")
     parser.add_argument("--direct-spec", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if not 1 <= args.trials <= 8:
+    if not all(1 <= n <= 8 for n in args.trials):
         parser.error("--trials must be between 1 and 8 (the overhead grid has 8 points)")
     if min(*args.epochs, args.steps, args.repeats, args.asha_epochs) < 1 or args.cpus <= 0:
         parser.error("--epochs, --steps, --repeats, --asha-epochs must be >= 1, --cpus > 0")
@@ -369,8 +346,12 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     print(f"machine: {payload['machine']}")
     print(f"load average at start: {payload['load_start']}")
     payload["startup_probe"] = startup_probe(workdir)
-    payload["overhead"] = [overhead_at(epochs, args, workdir) for epochs in args.epochs]
-    payload["extrapolation"] = extrapolate(payload["overhead"], trial_seconds=60.0)
+    payload["overhead"] = [
+        overhead_at(trials, epochs, args, workdir)
+        for trials in args.trials
+        for epochs in args.epochs
+    ]
+    payload["fit"] = fit_overhead(payload["overhead"], trial_seconds=60.0)
     if not args.no_asha:
         payload["asha"] = asha_comparison(args, workdir)
     print(format_table(OVERHEAD_HEADERS, overhead_rows(payload["overhead"])))

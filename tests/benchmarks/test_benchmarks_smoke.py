@@ -70,18 +70,25 @@ def test_loss_cost_prints_the_depth3_ratio(tmp_path, capsys):
     assert variants["icon"]["ratio_vs_icon"] == pytest.approx(1.0)
 
 
-def test_sweep_overhead_fit_separates_trial_and_epoch_parts():
-    points = [
-        {"epochs": 1, "overhead_per_trial_s": 3.0, "direct_s_per_trial": 2.0},
-        {"epochs": 3, "overhead_per_trial_s": 4.0, "direct_s_per_trial": 6.0},
-    ]
-    fit = sweep_overhead.extrapolate(points, trial_seconds=60.0)
-    assert fit["per_trial_s"] == pytest.approx(2.5)
-    assert fit["per_epoch_s"] == pytest.approx(0.5)
-    assert fit["epochs_in_60s_trial"] == pytest.approx(30.0)
-    assert fit["overhead_percent_at_60s"] == pytest.approx(100 * (2.5 + 15.0) / 60)
-    single = sweep_overhead.extrapolate(points[:1], trial_seconds=60.0)
-    assert single["per_epoch_s"] is None and single["per_trial_s"] == 3.0
+def _point(trials: int, epochs: int, *, fixed: float, per_trial: float, per_epoch: float):
+    total = fixed + trials * (per_trial + per_epoch * epochs)
+    seconds = 2 * epochs  # the direct side's training time per trial
+    return {"trials": trials, "epochs": epochs, "overhead_s": total, "direct_s_per_trial": seconds}
+
+
+def test_sweep_overhead_fit_separates_sweep_trial_and_epoch_parts():
+    costs = {"fixed": 9.0, "per_trial": 0.5, "per_epoch": 0.1}
+    points = [_point(n, e, **costs) for n in (2, 6) for e in (1, 3)]
+    fit = sweep_overhead.fit_overhead(points, trial_seconds=60.0)
+    assert fit["fixed_per_sweep_s"] == pytest.approx(9.0)
+    assert fit["per_trial_s"] == pytest.approx(0.5)
+    assert fit["per_epoch_s"] == pytest.approx(0.1)
+    assert fit["epochs_in_60s_trial"] == pytest.approx(30.0)  # 2 s per epoch
+    assert fit["percent_at_60s"]["3"] == pytest.approx(100 * (0.5 + 3.0 + 9.0 / 3) / 60)
+    # one N: the per-sweep part cannot be told apart and is folded into the per-trial one
+    single = sweep_overhead.fit_overhead([_point(3, 1, **costs)], trial_seconds=60.0)
+    assert single["fixed_per_sweep_s"] is None and single["per_epoch_s"] is None
+    assert single["per_trial_s"] == pytest.approx(9.0 / 3 + 0.5 + 0.1)
 
 
 def test_sweep_overhead_direct_side_trains_each_config(tmp_path):
@@ -101,7 +108,7 @@ def test_sweep_overhead_end_to_end(tmp_path, capsys):
     argv = ["--trials", "1", "--epochs", "1", "--steps", "1", "--cpus", "1", "--no-asha"]
     argv += ["--keep", str(tmp_path / "work"), "--json-out", str(out)]
     assert sweep_overhead.main(argv) == 0
-    assert "RATIO sweep/direct wall at 1 epoch(s) x 1 steps: " in capsys.readouterr().out
+    assert "RATIO sweep/direct wall, N=1, 1 epoch(s) x 1 steps: " in capsys.readouterr().out
     point = json.loads(out.read_text())["overhead"][0]
     assert point["trial_epochs"] == [1]
     assert len(point["sweep_wall_s"]) == len(point["direct_wall_s"]) == 1
