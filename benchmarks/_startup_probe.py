@@ -1,8 +1,9 @@
 """Start-up costs a sweep pays once, each timed alone in a fresh process.
 
-The sweep driver's imports beyond a direct run, `ray.init()` (called as
-`connect_ray` calls it) and `ray.shutdown()`, and what a new Ray worker
-imports before its first trial.
+What the direct side imports before it trains, what the sweep driver
+imports before Ray starts, `ray.init()` (called as `connect_ray` calls it)
+and `ray.shutdown()`, and what a new Ray worker imports before its first
+trial.
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ def timed_imports(*modules):
         importlib.import_module(module)
     return time.perf_counter() - start
 out = {}
-if sys.argv[1] == "driver":
-    out["import_direct_side_s"] = timed_imports("torch", "rkdo_tune.training")
-    out["import_sweep_extra_s"] = timed_imports(
-        "ray", "ray.tune", "optuna", "mlflow", "rkdo_tune.sweep.runner", "rkdo_tune.tracking"
+if sys.argv[1] == "direct":  # what the direct side imports before it trains
+    out["import_direct_side_s"] = timed_imports("torch", "rkdo_tune.training.trainer")
+elif sys.argv[1] == "driver":  # what `rkdo-tune sweep` imports before Ray starts
+    out["import_driver_s"] = timed_imports(
+        "rkdo_tune.cli", "rkdo_tune.sweep.runner", "rkdo_tune.tracking._tracker"
     )
     import ray
     start = time.perf_counter()
@@ -43,12 +45,12 @@ print(json.dumps(out))
 
 
 def startup_probe(workdir: Path) -> dict[str, float]:
-    """Fresh processes: the sweep driver's extra imports, ray.init(), shutdown; a worker's imports.
+    """Fresh processes: direct and driver imports, ray.init(), shutdown; a worker's imports.
 
     ray.init() is called as `connect_ray` calls it.
     """
     times: dict[str, float] = {}
-    for role in ("driver", "worker"):
+    for role in ("direct", "driver", "worker"):
         command = [sys.executable, "-c", STARTUP_PROBE, role]
         done = subprocess.run(command, cwd=workdir, capture_output=True, text=True, check=True)
         stdout = done.stdout

@@ -294,8 +294,9 @@ def report_lines(payload: dict[str, Any]) -> list[str]:
     )
     probe = payload["startup_probe"]
     lines.append(
-        f"fresh processes: the sweep driver imports {probe['import_sweep_extra_s']:.1f} s more "
-        f"than a direct run (ray, tune, optuna, mlflow), ray.init() takes {probe['init_s']:.1f} s "
+        f"fresh processes: the sweep driver imports {probe['import_driver_s']:.1f} s (ray, tune, "
+        f"optuna, mlflow; no torch) against {probe['import_direct_side_s']:.1f} s for a direct "
+        f"run (torch, the trainer), ray.init() takes {probe['init_s']:.1f} s "
         f"and ray.shutdown() {probe['shutdown_s']:.1f} s, once per sweep; a new worker imports "
         f"{probe['import_worker_s']:.1f} s (torch, tune, mlflow, trial code) before its first trial"
     )
