@@ -104,14 +104,6 @@ def log_metrics(client: MlflowClient, run_id: str, metrics: Sequence[Metric]) ->
         client.log_batch(run_id, metrics=list(chunk))
 
 
-def send_metrics(client: MlflowClient, run_id: str, metrics: Sequence[Metric]) -> list[Any]:
-    """Like `log_metrics`, but in MLflow's background logger; wait on what it returns."""
-    return [
-        client.log_batch(run_id, metrics=list(chunk), synchronous=False)
-        for chunk in _chunks(list(metrics), MAX_METRICS_PER_BATCH)
-    ]
-
-
 def create_run(
     client: MlflowClient, *, experiment_id: str, run_name: str, tags: Mapping[str, Any]
 ) -> str:

@@ -1,9 +1,7 @@
 """The seed run: one training run of one repeat seed, logged through the trainer's callback.
 
 Step metrics are buffered and sent with one `log_batch` per evaluation and at
-the end, never one request per step. The per-evaluation sends go through
-MLflow's background logger, so training does not wait for the store; every
-send is awaited before the run ends. A run restored from a checkpoint also
+the end, never one request per step. A run restored from a checkpoint also
 sends the history before its restart, so the new run holds the whole curve.
 """
 
@@ -30,7 +28,6 @@ from rkdo_tune.tracking._client import (
     log_params,
     make_metric,
     now_ms,
-    send_metrics,
     set_tags,
 )
 from rkdo_tune.tracking._uri import scrub
@@ -103,7 +100,6 @@ class SeedRunLogger(TrainCallback):
         self.run_id = run_id
         self.config = config
         self.buffer: list[Metric] = []
-        self.sending: list[Any] = []  # MLflow RunOperations still in flight
         self.start_step = 0
         self.ended = False
 
@@ -135,21 +131,8 @@ class SeedRunLogger(TrainCallback):
         return cls(client=client, run_id=run_id, config=config)
 
     def flush(self) -> None:
-        """Send the buffer and wait until everything sent so far is stored."""
         pending, self.buffer = self.buffer, []
-        self.wait_for_sends()
         log_metrics(self.client, self.run_id, pending)
-
-    def send(self) -> None:
-        """Send the buffer in the background, without waiting for the store."""
-        pending, self.buffer = self.buffer, []
-        self.sending += send_metrics(self.client, self.run_id, pending)
-
-    def wait_for_sends(self) -> None:
-        """Raise here, not later, if a background send failed."""
-        sending, self.sending = self.sending, []
-        for operation in sending:
-            operation.wait()
 
     # ----- TrainCallback ----------------------------------------------------------------
     def on_start(self, *, config: TrialConfig, total_steps: int, start_step: int) -> None:
@@ -172,7 +155,7 @@ class SeedRunLogger(TrainCallback):
     ) -> bool:
         stamp = now_ms()
         self.buffer += [make_metric(key, value, step, stamp) for key, value in metrics.items()]
-        self.send()
+        self.flush()
         return False
 
     def on_end(self, *, result: TrainResult) -> None:
