@@ -6,9 +6,7 @@ loaded on first use.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from rkdo_tune._lazy import lazy_attributes
 from rkdo_tune.data.catalog import DATASETS, check_available
 
 _LAZY = {
@@ -23,8 +21,4 @@ _LAZY = {
 
 __all__ = ["DATASETS", "check_available", *_LAZY]
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _LAZY)

@@ -17,9 +17,7 @@ are loaded on first use, so that an unreachable server fails fast.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from rkdo_tune._lazy import lazy_attributes
 from rkdo_tune.tracking import layout
 from rkdo_tune.tracking._uri import (
     check_reachable,
@@ -53,8 +51,4 @@ __all__ = [
     "ui_lines",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _LAZY)

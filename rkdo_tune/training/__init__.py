@@ -6,9 +6,7 @@ so that the sweep driver and the CLI start without torch.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from rkdo_tune._lazy import lazy_attributes
 from rkdo_tune.training.callbacks import (
     STATUS_COMPLETED,
     STATUS_DIVERGED,
@@ -40,8 +38,4 @@ __all__ = [
     *_LAZY,
 ]
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _LAZY)
