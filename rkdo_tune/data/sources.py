@@ -20,7 +20,6 @@ import http.client
 import math
 import tarfile
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -295,8 +294,7 @@ def _one_line(error: BaseException) -> str:
 
 
 def _load_torchvision(name: str, data_dir: str | None, download: bool) -> ImageData:
-    require_data_dir(name, data_dir)
-    root = Path(data_dir).expanduser()
+    root = require_data_dir(name, data_dir)
     try:
         train, test, num_classes = _TORCHVISION_READERS[name](str(root), download)
     except _DOWNLOAD_ERRORS as error:

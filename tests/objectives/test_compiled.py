@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import pytest
 import torch
+from _support import embedding_pairs
 from torch._dynamo.utils import counters
 
 from rkdo_tune.objectives import icon_loss, rkdo_loss
 
 
-def _pairs(batch: int = 16, dim: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
-    g = torch.Generator().manual_seed(3)
-    z1 = torch.nn.functional.normalize(torch.randn(batch, dim, generator=g), dim=1)
-    z2 = torch.nn.functional.normalize(z1 + 0.5 * torch.randn(batch, dim, generator=g), dim=1)
-    return z1.requires_grad_(), z2.requires_grad_()
+def _pairs() -> tuple[torch.Tensor, torch.Tensor]:
+    """float32, as training runs the losses (the shared helper makes float64)."""
+    return tuple(t.detach().float().requires_grad_() for t in embedding_pairs(16, 8, seed=3))
 
 
 def _value_and_grads(loss_fn, **options):
