@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import re
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from rkdo_tune.errors import UsageError
+from rkdo_tune.errors import InvalidValue, UsageError, check_value
 from rkdo_tune.metrics import EVAL_METRICS
 
 OBJECTIVES = ("rkdo", "icon")
@@ -34,19 +36,35 @@ DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("fp32", "bf16")
 
 
-def _opt(default: Any, help: str, choices: tuple[str, ...] | None = None) -> Any:
-    return field(default=default, metadata={"help": help, "choices": choices})
+# What a field is to the matched RKDO/I-Con comparisons: a knob of one objective only,
+# bookkeeping that never changes what is trained, or a setting both objectives share.
+SCOPE_RKDO, SCOPE_ICON, SCOPE_BOOKKEEPING, SCOPE_SHARED = "rkdo", "icon", "bookkeeping", "shared"
+SCOPES = (SCOPE_RKDO, SCOPE_ICON, SCOPE_BOOKKEEPING, SCOPE_SHARED)
+
+
+def _opt(
+    default: Any,
+    help: str,
+    choices: tuple[str, ...] | None = None,
+    *,
+    scope: str = SCOPE_SHARED,
+) -> Any:
+    return field(default=default, metadata={"help": help, "choices": choices, "scope": scope})
 
 
 @dataclass(frozen=True)
 class TrialConfig:
     """Everything one RKDO or I-Con training run needs. Defaults follow the reference code."""
 
-    objective: str = _opt("rkdo", "Training objective.", OBJECTIVES)
+    objective: str = _opt("rkdo", "Training objective.", OBJECTIVES, scope=SCOPE_BOOKKEEPING)
     # Data
     dataset: str = _opt("digits", "Dataset; digits and synthetic are offline.", DATASETS)
-    data_dir: str | None = _opt(None, "Directory holding (or receiving) torchvision datasets.")
-    download: bool = _opt(False, "Allow torchvision to download the dataset into data_dir.")
+    data_dir: str | None = _opt(
+        None, "Directory holding (or receiving) torchvision datasets.", scope=SCOPE_BOOKKEEPING
+    )
+    download: bool = _opt(
+        False, "Allow torchvision to download the dataset into data_dir.", scope=SCOPE_BOOKKEEPING
+    )
     synthetic_size: int = _opt(32, "Image size of the synthetic dataset, in pixels.")
     synthetic_classes: int = _opt(10, "Number of classes of the synthetic dataset.")
     synthetic_samples: int = _opt(2000, "Number of images of the synthetic dataset.")
@@ -70,25 +88,36 @@ class TrialConfig:
         "level", "Cooling over recursion levels (reference) or over training steps.", TAU_SCHEDULES
     )
     # RKDO
-    alpha: float = _opt(0.5, "RKDO coupling strength (alpha0 when annealed), in (0, 1].")
-    depth: int = _opt(3, "RKDO recursion depth d >= 1 (in-batch recursion).")
-    detach_target: bool = _opt(False, "Stop the gradient through the RKDO target (ablation).")
+    alpha: float = _opt(
+        0.5, "RKDO coupling strength (alpha0 when annealed), in (0, 1].", scope=SCOPE_RKDO
+    )
+    depth: int = _opt(3, "RKDO recursion depth d >= 1 (in-batch recursion).", scope=SCOPE_RKDO)
+    detach_target: bool = _opt(
+        False, "Stop the gradient through the RKDO target (ablation).", scope=SCOPE_RKDO
+    )
     recursion: str = _opt(
         "in_batch",
         "in_batch (reference code) or temporal (paper text, EMA over steps).",
         RECURSIONS,
+        scope=SCOPE_RKDO,
     )
-    temporal_anchors: int = _opt(256, "Anchor-set size of the temporal recursion's field.")
+    temporal_anchors: int = _opt(
+        256, "Anchor-set size of the temporal recursion's field.", scope=SCOPE_RKDO
+    )
     # Alpha annealing
-    alpha_schedule: str = _opt("constant", "Annealing of alpha over training.", ALPHA_SCHEDULES)
-    alpha_min: float = _opt(0.05, "Floor of the alpha schedule.")
-    alpha_decay_factor: float = _opt(0.5, "Multiplier of step and plateau decay, in (0, 1).")
-    alpha_step_every: int = _opt(50, "Steps between step-decay drops.")
-    alpha_patience: int = _opt(3, "Flat slope windows before a plateau decay.")
+    alpha_schedule: str = _opt(
+        "constant", "Annealing of alpha over training.", ALPHA_SCHEDULES, scope=SCOPE_RKDO
+    )
+    alpha_min: float = _opt(0.05, "Floor of the alpha schedule.", scope=SCOPE_RKDO)
+    alpha_decay_factor: float = _opt(
+        0.5, "Multiplier of step and plateau decay, in (0, 1).", scope=SCOPE_RKDO
+    )
+    alpha_step_every: int = _opt(50, "Steps between step-decay drops.", scope=SCOPE_RKDO)
+    alpha_patience: int = _opt(3, "Flat slope windows before a plateau decay.", scope=SCOPE_RKDO)
     # I-Con
-    debias: float = _opt(0.2, "I-Con debiasing weight toward uniform, in [0, 1].")
-    kernel: str = _opt("gaussian", "I-Con similarity kernel.", KERNELS)
-    student_df: float = _opt(1.0, "Degrees of freedom of the Student-t kernel.")
+    debias: float = _opt(0.2, "I-Con debiasing weight toward uniform, in [0, 1].", scope=SCOPE_ICON)
+    kernel: str = _opt("gaussian", "I-Con similarity kernel.", KERNELS, scope=SCOPE_ICON)
+    student_df: float = _opt(1.0, "Degrees of freedom of the Student-t kernel.", scope=SCOPE_ICON)
     # Evaluation
     protocol: str = _opt(
         "paper", "Evaluation protocol: paper (10 test batches) or full.", PROTOCOLS
@@ -105,7 +134,9 @@ class TrialConfig:
         "eval/linear_acc", "Eval metric for peak, overspecialisation and steps-to-target."
     )
     target_metric_value: float | None = _opt(
-        None, "Value of monitor_metric that counts as reached (compute-to-target)."
+        None,
+        "Value of monitor_metric that counts as reached (compute-to-target).",
+        scope=SCOPE_BOOKKEEPING,
     )
     # Diagnostics
     slope_window: int = _opt(10, "Steps per loss-slope window.")
@@ -114,11 +145,13 @@ class TrialConfig:
     stop_early: bool = _opt(False, "Actually stop training at the early-stop point.")
     overspec_delta: float = _opt(0.02, "Eval drop from peak that flags overspecialisation.")
     # Runtime
-    seed: int = _opt(42, "Random seed (the paper used 42, 123, 456, 789, 101).")
+    seed: int = _opt(
+        42, "Random seed (the paper used 42, 123, 456, 789, 101).", scope=SCOPE_BOOKKEEPING
+    )
     device: str = _opt("auto", "Training device; auto picks CUDA when present.", DEVICES)
     precision: str = _opt("fp32", "bf16 autocast on CUDA.", PRECISIONS)
     compile: bool = _opt(False, "torch.compile the model and the loss (meant for CUDA).")
-    log_every: int = _opt(1, "Steps between host-side metric reads.")
+    log_every: int = _opt(1, "Steps between host-side metric reads.", scope=SCOPE_BOOKKEEPING)
     # Fault injection, for testing a sweep's failure handling.
     debug_nan_at_step: int | None = _opt(None, "Debug: make the loss NaN at this step.")
     debug_raise_at_step: int | None = _opt(None, "Debug: raise an error at this step.")
@@ -131,6 +164,7 @@ class TrialConfig:
 
 
 FIELDS: dict[str, dataclasses.Field] = {f.name: f for f in dataclasses.fields(TrialConfig)}
+ConfigValue = str | int | float | bool | None  # the value of one TrialConfig field
 
 
 def field_kind(name: str) -> type:
@@ -183,7 +217,8 @@ def config_from_mapping(mapping: dict[str, Any], *, source: str) -> TrialConfig:
     try:
         return TrialConfig(**values)
     except InvalidValue as exc:
-        raise UsageError(f"{source}: {exc}") from None
+        message = f"key '{exc.key}' has value {exc.value!r}, but {exc.rule}"
+        raise UsageError(f"{source}: {message}") from None
 
 
 def load_config_file(path: str | Path, overrides: dict[str, Any] | None = None) -> TrialConfig:
@@ -228,36 +263,18 @@ def parse_override(text: str, *, source: str = "--set") -> tuple[str, Any]:
     return key, value
 
 
-class InvalidValue(UsageError):
-    """A config value breaks a range or choice rule; the message names key and value."""
-
-    def __init__(self, key: str, value: Any, rule: str) -> None:
-        super().__init__(f"key '{key}' has value {value!r}, but {rule}")
-        self.key, self.value, self.rule = key, value, rule
-
-
-def _check(condition: bool, key: str, value: Any, rule: str) -> None:
-    if not condition:
-        raise InvalidValue(key, value, rule)
-
-
-def _check_choices(config: TrialConfig) -> None:
-    for name, spec in FIELDS.items():
-        choices = spec.metadata.get("choices")
-        value = getattr(config, name)
-        if choices and value not in choices:
-            _check(False, name, value, f"it must be one of {', '.join(choices)}")
+def check_choice(key: str, value: object, *, name: str | None = None) -> None:
+    """Check `value` against config field `key`'s choices; an error names `name` (or key)."""
+    choices = FIELDS[key].metadata["choices"]
+    check_value(value in choices, name or key, value, f"it must be one of {', '.join(choices)}")
 
 
 _POSITIVE_INTS = (
     "epochs",
-    "batch_size",
     "head_hidden",
     "head_dim",
     "eval_every",
     "knn_k",
-    "yardstick_batch",
-    "slope_window",
     "early_stop_patience",
     "alpha_step_every",
     "alpha_patience",
@@ -267,45 +284,56 @@ _POSITIVE_INTS = (
     "synthetic_samples",
 )
 
+# The range rule of each numeric field, (test, rule). The objectives and schedules check
+# their arguments with these same rules (`check_range`), so each rule is written only here.
+_RANGES: dict[str, tuple[Callable[[float], bool], str]] = {
+    "alpha": (lambda v: 0 < v <= 1, "it must lie in (0, 1]"),
+    "depth": (lambda v: v >= 1, "it must be >= 1"),
+    "tau": (lambda v: 0 < v < math.inf, "it must be > 0 and finite"),
+    "beta": (lambda v: 0 <= v < 1, "it must lie in [0, 1) (beta >= 1 drives tau to 0 or below)"),
+    "alpha_decay_factor": (lambda v: 0 < v < 1, "it must lie in (0, 1)"),
+    "debias": (lambda v: 0 <= v <= 1, "it must lie in [0, 1]"),
+    "student_df": (lambda v: v > 0, "it must be > 0"),
+    "lr": (lambda v: v > 0, "it must be > 0"),
+    "weight_decay": (lambda v: v >= 0, "it must be >= 0"),
+    "overspec_delta": (lambda v: v >= 0, "it must be >= 0"),
+    "early_stop_threshold": (lambda v: v > 0, "it must be > 0"),
+    **dict.fromkeys(_POSITIVE_INTS, (lambda v: v >= 1, "it must be >= 1")),
+    "synthetic_classes": (lambda v: v >= 2, "it must be >= 2"),
+    "slope_window": (lambda v: v >= 2, "a slope needs >= 2 steps"),
+    "batch_size": (lambda v: v >= 2, "contrastive batches need >= 2"),
+    "yardstick_batch": (lambda v: v >= 2, "it must be >= 2 (a contrastive batch)"),
+}
+
+
+def check_range(key: str, value: float, *, name: str | None = None) -> None:
+    """Check `value` against config field `key`'s range rule; an error names `name` (or key)."""
+    holds, rule = _RANGES[key]
+    check_value(holds(value), name or key, value, rule)
+
+
+def check_alpha_min(alpha_min: float, alpha: float) -> None:
+    """The floor of an annealed alpha lies in (0, alpha]: the loss needs alpha > 0."""
+    rule = f"it must lie in (0, alpha={alpha!r}]"
+    check_value(0 < alpha_min <= alpha, "alpha_min", alpha_min, rule)
+
 
 def _validate(c: TrialConfig) -> None:
     """All range and choice rules, applied once when the config is built."""
-    _check_choices(c)
-    _check(
-        c.monitor_metric in EVAL_METRICS,
-        "monitor_metric",
-        c.monitor_metric,
-        f"it must be one of {', '.join(EVAL_METRICS)}",
-    )
-    _check(0 < c.alpha <= 1, "alpha", c.alpha, "it must lie in (0, 1]")
-    _check(c.depth >= 1, "depth", c.depth, "it must be >= 1")
-    _check(c.tau > 0, "tau", c.tau, "it must be > 0")
-    _check(0 <= c.beta < 1, "beta", c.beta, "it must lie in [0, 1) (beta >= 1 drives tau to 0)")
+    for key, spec in FIELDS.items():
+        if spec.metadata.get("choices"):
+            check_choice(key, getattr(c, key))
+    metric_rule = f"it must be one of {', '.join(EVAL_METRICS)}"
+    check_value(c.monitor_metric in EVAL_METRICS, "monitor_metric", c.monitor_metric, metric_rule)
+    for key in _RANGES:
+        check_range(key, getattr(c, key))
     if c.alpha_schedule != "constant":  # alpha_min is only read by an annealing schedule
-        _check(0 < c.alpha_min <= c.alpha, "alpha_min", c.alpha_min, "it must lie in (0, alpha]")
-    _check(
-        0 < c.alpha_decay_factor < 1,
-        "alpha_decay_factor",
-        c.alpha_decay_factor,
-        "it must lie in (0, 1)",
-    )
-    _check(0 <= c.debias <= 1, "debias", c.debias, "it must lie in [0, 1]")
-    _check(c.student_df > 0, "student_df", c.student_df, "it must be > 0")
-    _check(c.lr > 0, "lr", c.lr, "it must be > 0")
-    _check(c.weight_decay >= 0, "weight_decay", c.weight_decay, "it must be >= 0")
-    _check(c.overspec_delta >= 0, "overspec_delta", c.overspec_delta, "it must be >= 0")
-    _check(
-        c.early_stop_threshold > 0, "early_stop_threshold", c.early_stop_threshold, "it must be > 0"
-    )
-    for name in _POSITIVE_INTS:
-        _check(getattr(c, name) >= 1, name, getattr(c, name), "it must be >= 1")
-    _check(c.synthetic_classes >= 2, "synthetic_classes", c.synthetic_classes, "it must be >= 2")
-    _check(c.slope_window >= 2, "slope_window", c.slope_window, "a slope needs >= 2 steps")
-    _check(c.batch_size >= 2, "batch_size", c.batch_size, "contrastive batches need >= 2")
+        check_alpha_min(c.alpha_min, c.alpha)
     if c.steps_per_epoch is not None:
-        _check(
-            c.steps_per_epoch >= 1,
-            "steps_per_epoch",
-            c.steps_per_epoch,
-            "it must be >= 1 (or none for a full pass)",
-        )
+        rule = "it must be >= 1 (or none for a full pass)"
+        check_value(c.steps_per_epoch >= 1, "steps_per_epoch", c.steps_per_epoch, rule)
+
+
+def fields_in_scope(scope: str) -> tuple[str, ...]:
+    """The TrialConfig field names whose `metadata["scope"]` is `scope`, in declaration order."""
+    return tuple(name for name, f in FIELDS.items() if f.metadata["scope"] == scope)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,24 @@ from tqdm import tqdm
 
 from rkdo_tune import metrics as m
 from rkdo_tune.training.callbacks import TrainCallback, TrainResult
+
+MISSING = "n/a"  # how a NaN reads in every terminal table: train, sweep progress, leaderboard
+
+
+def format_value(value: object) -> str:
+    """One table cell: a float to 4 significant digits (NaN as `MISSING`), else `str`."""
+    if isinstance(value, float):
+        return MISSING if math.isnan(value) else f"{value:.4g}"
+    return str(value)
+
+
+def format_table(rows: Sequence[Sequence[object]]) -> str:
+    """Left-aligned columns two spaces apart, trailing blanks stripped; `rows[0]` is the header."""
+    cells = [[str(cell) for cell in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
+    )
 
 
 class ProgressBar(TrainCallback):
@@ -52,7 +71,7 @@ class ProgressBar(TrainCallback):
 
 def _format(value: float) -> str:
     if isinstance(value, float) and math.isnan(value):
-        return "n/a"
+        return MISSING
     if isinstance(value, float) and value.is_integer() and abs(value) < 1e9:
         return str(int(value))
     return f"{value:.4f}"

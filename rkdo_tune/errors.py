@@ -24,3 +24,21 @@ class EnvironmentFailure(UsageError):
     """Something outside the user's input is unreachable (tracking server, cluster)."""
 
     exit_code = 1
+
+
+class InvalidValue(UsageError):
+    """A value breaks a range or choice rule: ``alpha=1.5 is invalid: it must lie in (0, 1]``.
+
+    `key`, `value` and `rule` stay readable, so a caller can restate the error in its own
+    terms (the config names its source, a search space the key path of the value).
+    """
+
+    def __init__(self, key: str, value: object, rule: str) -> None:
+        super().__init__(f"{key}={value!r} is invalid: {rule}")
+        self.key, self.value, self.rule = key, value, rule
+
+
+def check_value(holds: bool, key: str, value: object, rule: str) -> None:
+    """Raise `InvalidValue(key, value, rule)` unless `holds`: the package's one check helper."""
+    if not holds:
+        raise InvalidValue(key, value, rule)

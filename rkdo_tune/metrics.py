@@ -3,9 +3,16 @@
 Every metric a trial produces is named here; nothing else spells these
 strings. Names are `<group>/<measure>`: `train/` per optimiser step,
 `eval/` per evaluation, `diag/` once per trial (derived from the history).
+`mean_over_seeds` is the one rule for a metric's mean over a trial's seeds.
 """
 
 from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 # Per optimiser step.
 TRAIN_LOSS = "train/loss"

@@ -14,21 +14,32 @@ kinds here go from ``alpha0`` down to ``alpha_min``, never outside that range.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TypedDict
 
-from rkdo_tune.errors import UsageError
+from rkdo_tune.config import (
+    ALPHA_SCHEDULES,
+    TAU_SCHEDULES,
+    check_alpha_min,
+    check_choice,
+    check_range,
+)
+from rkdo_tune.errors import UsageError, check_value
 
-TEMPERATURE_KINDS = ("level", "linear", "cosine", "constant")
-ALPHA_KINDS = ("constant", "linear", "cosine", "exponential", "step", "plateau")
+# The kinds are the config's choices of tau_schedule and alpha_schedule, defined there.
+TEMPERATURE_KINDS = TAU_SCHEDULES
+ALPHA_KINDS = ALPHA_SCHEDULES
 
 
-def _fail(name: str, value: object, rule: str) -> None:
-    raise UsageError(f"{name}={value!r} is invalid: it must {rule}")
+class AlphaState(TypedDict):
+    """What an `AlphaSchedule` carries across a checkpoint."""
+
+    kind: str
+    decays: int
+    flat_windows: int
 
 
-def _check_kind(name: str, kind: str, kinds: tuple[str, ...]) -> None:
-    if kind not in kinds:
-        _fail(name, kind, f"be one of {', '.join(kinds)}")
+def _check_total_steps(total_steps: int) -> None:
+    check_value(total_steps >= 1, "total_steps", total_steps, "it must be >= 1")
 
 
 def _progress(step: int, total_steps: int) -> float:
@@ -42,13 +53,10 @@ def temperature_at(step: int, total_steps: int, *, kind: str, tau0: float, beta:
     Always in ``[tau0 (1 - beta), tau0]``, hence > 0; steps outside
     ``[0, total_steps]`` are clamped.
     """
-    _check_kind("tau_schedule", kind, TEMPERATURE_KINDS)
-    if not (tau0 > 0 and math.isfinite(tau0)):
-        _fail("tau", tau0, "be a finite number > 0")
-    if not 0 <= beta < 1:
-        _fail("beta", beta, "lie in [0, 1) (beta >= 1 drives tau to 0 or below)")
-    if total_steps < 1:
-        _fail("total_steps", total_steps, "be >= 1")
+    check_choice("tau_schedule", kind)
+    check_range("tau", tau0)
+    check_range("beta", beta)
+    _check_total_steps(total_steps)
     if kind in ("level", "constant"):
         return float(tau0)
     progress = _progress(step, total_steps)
@@ -59,7 +67,7 @@ def temperature_at(step: int, total_steps: int, *, kind: str, tau0: float, beta:
 
 def loss_beta(kind: str, beta: float) -> float:
     """The per-level cooling the loss should apply under temperature schedule ``kind``."""
-    _check_kind("tau_schedule", kind, TEMPERATURE_KINDS)
+    check_choice("tau_schedule", kind)
     return float(beta) if kind == "level" else 0.0
 
 
@@ -90,21 +98,15 @@ class AlphaSchedule:
         patience: int = 3,
         plateau_threshold: float = 0.005,
     ) -> None:
-        _check_kind("alpha_schedule", kind, ALPHA_KINDS)
-        if not 0 < alpha0 <= 1:
-            _fail("alpha", alpha0, "lie in (0, 1]")
-        if kind != "constant" and not 0 < alpha_min <= alpha0:
-            _fail("alpha_min", alpha_min, f"lie in (0, alpha={alpha0!r}] when alpha is annealed")
-        if total_steps < 1:
-            _fail("total_steps", total_steps, "be >= 1")
-        if not 0 < decay_factor < 1:
-            _fail("alpha_decay_factor", decay_factor, "lie in (0, 1)")
-        if step_every < 1:
-            _fail("alpha_step_every", step_every, "be >= 1")
-        if patience < 1:
-            _fail("alpha_patience", patience, "be >= 1")
-        if not plateau_threshold > 0:
-            _fail("plateau_threshold", plateau_threshold, "be > 0")
+        check_choice("alpha_schedule", kind)
+        check_range("alpha", alpha0)
+        if kind != "constant":
+            check_alpha_min(alpha_min, alpha0)
+        _check_total_steps(total_steps)
+        check_range("alpha_decay_factor", decay_factor)
+        check_range("alpha_step_every", step_every)
+        check_range("alpha_patience", patience)
+        check_range("early_stop_threshold", plateau_threshold, name="plateau_threshold")
         self.kind = kind
         self.alpha0 = float(alpha0)
         self.alpha_min = float(alpha_min) if kind != "constant" else float(alpha0)
@@ -146,10 +148,10 @@ class AlphaSchedule:
         else:
             self.flat_windows = 0
 
-    def state_dict(self) -> dict[str, Any]:
+    def state_dict(self) -> AlphaState:
         return {"kind": self.kind, "decays": self.decays, "flat_windows": self.flat_windows}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
+    def load_state_dict(self, state: AlphaState) -> None:
         if state["kind"] != self.kind:
             raise UsageError(
                 f"alpha schedule state: kind {state['kind']!r} does not match this run's "

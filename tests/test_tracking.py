@@ -24,7 +24,7 @@ from rkdo_tune import metrics as m
 from rkdo_tune.config import FIELDS
 from rkdo_tune.errors import EnvironmentFailure, UsageError
 from rkdo_tune.sweep.plan import SweepOptions, plan_sweep
-from rkdo_tune.sweep.runner import SweepOutcome, TrialSummary
+from rkdo_tune.sweep.protocol import SweepOutcome, TrialSummary
 from rkdo_tune.sweep.space import load_space, trial_config
 from rkdo_tune.sweep.trial import REASON_KEY, STATUS_KEY, aggregate, build_trainers
 from rkdo_tune.tracking import (

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from rkdo_tune.sweep.launch import launch_sweep
+from rkdo_tune.app import launch_sweep
 from rkdo_tune.sweep.plan import SweepOptions, plan_sweep
 from rkdo_tune.sweep.space import list_spaces, load_space
 from rkdo_tune.sweep.summary import format_dry_run, format_outcome, resume_command

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from rkdo_tune.objectives.icon import KERNELS, icon_loss
+from rkdo_tune.config import KERNELS  # the kernels icon_loss takes: the config's choices
+from rkdo_tune.objectives.icon import icon_loss
 from rkdo_tune.objectives.rkdo import rkdo_loss
 from rkdo_tune.objectives.temporal import TemporalField, TemporalResult, rkdo_temporal_loss
 

@@ -1,4 +1,4 @@
-"""Helpers shared by the objectives: the batch-mean KL and the argument checks.
+"""Helpers shared by the objectives: the batch-mean KL, compilation and the shape check.
 
 All objectives compare a target distribution p with a learned one q, row by
 row, as ``KL_batchmean(p, q) = sum_ij p_ij (log p_ij - log q_ij) / B`` -- what
@@ -8,13 +8,10 @@ row, as ``KL_batchmean(p, q) = sum_ij p_ij (log p_ij - log q_ij) / B`` -- what
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Callable
 
 import torch
 from torch import Tensor
-
-from rkdo_tune.errors import UsageError
 
 
 def kl_batchmean(log_p: Tensor, log_q: Tensor) -> Tensor:
@@ -34,30 +31,6 @@ def kl_batchmean(log_p: Tensor, log_q: Tensor) -> Tensor:
 def compiled_once(function: Callable) -> Callable:
     """`function` under ``torch.compile``, built once per process and reused by every call."""
     return torch.compile(function)
-
-
-def _fail(name: str, value: object, rule: str) -> None:
-    raise UsageError(f"{name}={value!r} is invalid: it must {rule}")
-
-
-def check_alpha(alpha: float) -> None:
-    if not 0 < alpha <= 1:  # also rejects NaN
-        _fail("alpha", alpha, "lie in (0, 1]")
-
-
-def check_tau(tau: float) -> None:
-    if not (tau > 0 and math.isfinite(tau)):
-        _fail("tau", tau, "be a finite number > 0")
-
-
-def check_depth(depth: int) -> None:
-    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
-        _fail("depth", depth, "be an integer >= 1")
-
-
-def check_beta(beta: float) -> None:
-    if not 0 <= beta < 1:
-        _fail("beta", beta, "lie in [0, 1) (beta >= 1 drives tau to 0 or below)")
 
 
 def check_pair(z1: Tensor, z2: Tensor) -> None:

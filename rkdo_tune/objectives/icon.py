@@ -12,10 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from rkdo_tune.errors import UsageError
-from rkdo_tune.objectives._divergence import check_pair, check_tau, compiled_once, kl_batchmean
-
-KERNELS = ("gaussian", "student_t")
+from rkdo_tune.config import check_choice, check_range
+from rkdo_tune.objectives._divergence import check_pair, compiled_once, kl_batchmean
 
 
 def icon_loss(
@@ -35,13 +33,10 @@ def icon_loss(
     divergence through ``torch.compile`` (once per process), as for RKDO.
     """
     check_pair(z1, z2)
-    check_tau(tau)
-    if not 0 <= debias <= 1:
-        raise UsageError(f"debias={debias!r} is invalid: it must lie in [0, 1]")
-    if kernel not in KERNELS:
-        raise UsageError(f"kernel={kernel!r} is invalid: it must be one of {', '.join(KERNELS)}")
-    if not df > 0:
-        raise UsageError(f"df={df!r} is invalid: it must be > 0")
+    check_range("tau", tau)  # the config's rules, for callers that bypass a TrialConfig
+    check_range("debias", debias)
+    check_choice("kernel", kernel)
+    check_range("student_df", df, name="df")
 
     batch = z1.shape[0]
     sim = z1 @ z2.T

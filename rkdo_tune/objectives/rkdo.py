@@ -28,14 +28,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from rkdo_tune.objectives._divergence import (
-    check_alpha,
-    check_beta,
-    check_depth,
-    check_pair,
-    check_tau,
-    compiled_once,
-)
+from rkdo_tune.config import check_range
+from rkdo_tune.errors import check_value
+from rkdo_tune.objectives._divergence import check_pair, compiled_once
 
 
 def rkdo_loss(
@@ -60,10 +55,12 @@ def rkdo_loss(
     passed as tensors, so values that change every step do not recompile.
     """
     check_pair(z1, z2)
-    check_alpha(alpha)
-    check_depth(depth)
-    check_tau(tau)
-    check_beta(beta)
+    check_range("alpha", alpha)  # the config's rules, for callers that bypass a TrialConfig
+    is_int = isinstance(depth, int) and not isinstance(depth, bool)
+    check_value(is_int, "depth", depth, "it must be an integer")  # it counts the levels
+    check_range("depth", depth)
+    check_range("tau", tau)
+    check_range("beta", beta)
 
     sim = z1 @ z2.T  # (B, B): the only matrix product, shared by every level
     if compiled:

@@ -52,8 +52,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from rkdo_tune.config import check_range
 from rkdo_tune.errors import UsageError
-from rkdo_tune.objectives._divergence import check_alpha, check_pair, check_tau, kl_batchmean
+from rkdo_tune.objectives._divergence import check_pair, kl_batchmean
 
 
 class TemporalResult(NamedTuple):
@@ -85,8 +86,8 @@ def rkdo_temporal_loss(
     ``first_visit`` (B,) bool. Column 0 is the positive pair.
     """
     check_pair(z1, z2)
-    check_alpha(alpha)
-    check_tau(tau)
+    check_range("alpha", alpha)  # the config's rules, for callers that bypass a TrialConfig
+    check_range("tau", tau)
     positive = (z1 * z2).sum(1, keepdim=True)
     cross = z1 @ anchors.T
     columns = torch.arange(anchors.shape[0], device=cross.device)

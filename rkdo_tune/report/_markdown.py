@@ -5,13 +5,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import pandas as pd
 
 from rkdo_tune import metrics as m
 from rkdo_tune.report._plots import Figure
-from rkdo_tune.report._stats import RATIO_LABEL
+from rkdo_tune.report._targets import RATIO_LABEL
 
 LOSS_SENTENCE = (
     "Raw training losses of the two objectives are **not comparable**: RKDO sums a KL term "
@@ -29,7 +28,7 @@ PAPER_REFERENCE = (
 
 @dataclass(frozen=True)
 class ReportContent:
-    """Everything the Markdown report shows; built by rkdo_tune.report.write_sweep_report."""
+    """Everything the Markdown report shows; built by `_build.write_sweep_report`."""
 
     title: str
     facts: Sequence[tuple[str, str]]
@@ -49,7 +48,7 @@ class ReportContent:
     notes: Sequence[str] = field(default_factory=list)
 
 
-def num(value: Any, digits: int = 4) -> str:
+def num(value: object, digits: int = 4) -> str:
     """A number for a table cell: fixed digits, 'n/a' for NaN/None, ints as ints."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
@@ -60,7 +59,7 @@ def num(value: Any, digits: int = 4) -> str:
     return f"{value:.{digits}f}"
 
 
-def param_cell(value: Any) -> str:
+def param_cell(value: object) -> str:
     """A parameter value; '—' where it does not apply to the trial's objective."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "—"

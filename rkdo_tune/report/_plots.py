@@ -11,7 +11,7 @@ import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import matplotlib
 
@@ -30,6 +30,12 @@ from optuna.distributions import (
 from rkdo_tune import metrics as m
 from rkdo_tune.report import _stats
 
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure as MplFigure
+
+    from rkdo_tune.tracking.reading import ParameterSpec, ParamValue
+
 SENSITIVITY_PARAMS = {"alpha": "α", "depth": "depth d", "tau": "τ0", "beta": "β"}
 COLOURS = {_stats.RKDO: "tab:blue", _stats.ICON: "tab:orange"}
 LABELS = {_stats.RKDO: "RKDO", _stats.ICON: "I-Con"}
@@ -42,7 +48,7 @@ class Figure:
     file: str
 
 
-def _save(fig: Any, out_dir: Path, name: str) -> str:
+def _save(fig: MplFigure, out_dir: Path, name: str) -> str:
     fig.tight_layout()
     fig.savefig(out_dir / name, dpi=110)
     plt.close(fig)
@@ -78,7 +84,8 @@ def plot_sensitivity(
                     label=label,
                 )
             else:
-                mean, std = _stats.mean_std(seeds.loc[seeds["objective"] == objective, metric])
+                values = seeds.loc[seeds["objective"] == objective, metric]
+                mean, std = m.mean_over_seeds(values, non_finite=_stats.NON_FINITE)
                 ax.axhline(mean, color=colour, linestyle="--", label=f"{label} (no {param})")
                 ax.axhspan(mean - std, mean + std, color=colour, alpha=0.15)
         ax.set_xlabel(SENSITIVITY_PARAMS[param])
@@ -112,7 +119,7 @@ def plot_learning_curves(
     return [Figure("Learning curves", _save(fig, out_dir, "learning_curves.png"))], []
 
 
-def _mark_early_stops(ax: Any, group: pd.DataFrame, curve: pd.DataFrame, *, colour: str) -> None:
+def _mark_early_stops(ax: Axes, group: pd.DataFrame, curve: pd.DataFrame, *, colour: str) -> None:
     if m.DIAG_EARLY_STOP_STEP not in group or curve.empty:
         return
     for step in group[m.DIAG_EARLY_STOP_STEP].dropna():
@@ -157,8 +164,8 @@ def plot_overspecialisation(
 
 def plot_optuna(
     values: Mapping[str, float],
-    trial_params: Mapping[str, Mapping[str, Any]],
-    specs: Mapping[str, Mapping[str, Any]],
+    trial_params: Mapping[str, Mapping[str, ParamValue]],
+    specs: Mapping[str, ParameterSpec],
     *,
     mode: str,
     out_dir: Path,
@@ -203,15 +210,15 @@ def plot_optuna(
     return figures, notes
 
 
-def _plot_importance(study: optuna.Study) -> Any:
+def _plot_importance(study: optuna.Study) -> Axes:
     return optuna.visualization.matplotlib.plot_param_importances(study)
 
 
-def _plot_parallel(study: optuna.Study) -> Any:
+def _plot_parallel(study: optuna.Study) -> Axes:
     return optuna.visualization.matplotlib.plot_parallel_coordinate(study)
 
 
-def _distribution(spec: Mapping[str, Any], observed: Sequence[Any]) -> BaseDistribution | None:
+def _distribution(spec: ParameterSpec, observed: Sequence[ParamValue]) -> BaseDistribution | None:
     """The space file's distribution if it holds every observed value, else one inferred."""
     if len({repr(v) for v in observed}) < 2:
         return None  # a parameter that never varied says nothing about importance
@@ -224,7 +231,7 @@ def _distribution(spec: Mapping[str, Any], observed: Sequence[Any]) -> BaseDistr
     return CategoricalDistribution(tuple(sorted(set(observed), key=repr)))
 
 
-def _declared(spec: Mapping[str, Any]) -> BaseDistribution | None:
+def _declared(spec: ParameterSpec) -> BaseDistribution | None:
     kind = spec.get("type")
     try:
         if kind == "categorical" or "choices" in spec:
@@ -248,7 +255,7 @@ def _declared(spec: Mapping[str, Any]) -> BaseDistribution | None:
     return None
 
 
-def _holds(dist: BaseDistribution, value: Any) -> bool:
+def _holds(dist: BaseDistribution, value: ParamValue) -> bool:
     try:
         return bool(dist._contains(dist.to_internal_repr(value)))
     except (TypeError, ValueError):

@@ -6,9 +6,12 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rkdo_tune.errors import UsageError
+
+if TYPE_CHECKING:
+    from rkdo_tune.sweep.space import SearchSpace
 
 DEFAULT_STORAGE = "rkdo_results"
 
@@ -42,7 +45,7 @@ class SweepPlan:
     max_concurrent: int
     address: str | None
 
-    def describe(self) -> list[tuple[str, Any]]:
+    def describe(self) -> list[tuple[str, str | int]]:
         return [
             ("sweep name", self.name),
             ("configurations (Optuna trials)", self.num_samples),
@@ -66,7 +69,7 @@ def resolve_storage(storage: str | None) -> str:
     return str(Path(storage or DEFAULT_STORAGE).expanduser().resolve())
 
 
-def plan_sweep(space: Any, options: SweepOptions) -> SweepPlan:
+def plan_sweep(space: SearchSpace, options: SweepOptions) -> SweepPlan:
     """Resolve names and paths; with --resume the name is required (it picks the sweep)."""
     if options.resume and not options.name:
         raise UsageError("--resume needs --name NAME: the sweep to continue")

@@ -5,25 +5,23 @@ from __future__ import annotations
 import math
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from ray import tune
 
-from rkdo_tune.sweep.trial import EPOCH_KEY, STATUS_KEY
+from rkdo_tune.console import MISSING, format_table, format_value
+from rkdo_tune.sweep.protocol import EPOCH_KEY, STATUS_KEY
+
+if TYPE_CHECKING:
+    from ray.tune.experiment import Trial
 
 TABLE_EVERY_S = 30.0
-
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return "nan" if math.isnan(value) else f"{value:.4g}"
-    return str(value)
 
 
 class LiveProgress(tune.Callback):
     """Prints each trial's per-epoch metric with the best so far, then a status table."""
 
-    def __init__(self, *, metric: str, mode: str, stream: Any = None) -> None:
+    def __init__(self, *, metric: str, mode: str, stream: TextIO | None = None) -> None:
         self.metric, self.mode = metric, mode
         self.stream = stream
         self.best: tuple[float, str] | None = None
@@ -39,7 +37,12 @@ class LiveProgress(tune.Callback):
         return value > self.best[0] if self.mode == "max" else value < self.best[0]
 
     def on_trial_result(
-        self, iteration: int, trials: list, trial: Any, result: dict, **info: Any
+        self,
+        iteration: int,
+        trials: list[Trial],
+        trial: Trial,
+        result: dict[str, Any],
+        **info: Any,
     ) -> None:
         value = float(result.get(self.metric, math.nan))
         if math.isfinite(value) and self._better(value):
@@ -49,22 +52,24 @@ class LiveProgress(tune.Callback):
             "value": value,
             "status": result.get(STATUS_KEY, ""),
         }
-        best = f"{self.best[0]:.4g} ({self.best[1]})" if self.best else "n/a"
-        params = ", ".join(f"{k}={_fmt(v)}" for k, v in sorted(trial.config.items()))
+        best = f"{format_value(self.best[0])} ({self.best[1]})" if self.best else MISSING
+        params = ", ".join(f"{k}={format_value(v)}" for k, v in sorted(trial.config.items()))
         self._write(
             f"[{trial.trial_id}] epoch {result.get(EPOCH_KEY)}  {self.metric} "
-            f"{_fmt(value)}  best so far {best}  | {params}"
+            f"{format_value(value)}  best so far {best}  | {params}"
         )
         if time.monotonic() - self.last_table > TABLE_EVERY_S:
             self._table(trials)
 
-    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+    def on_trial_error(
+        self, iteration: int, trials: list[Trial], trial: Trial, **info: Any
+    ) -> None:
         self._write(f"[{trial.trial_id}] ERROR (see {trial.local_path or 'the trial log'})")
 
-    def on_experiment_end(self, trials: list, **info: Any) -> None:
+    def on_experiment_end(self, trials: list[Trial], **info: Any) -> None:
         self._table(trials)
 
-    def _table(self, trials: list) -> None:
+    def _table(self, trials: list[Trial]) -> None:
         self.last_table = time.monotonic()
         rows = [("trial", "state", "epoch", self.metric, "status")]
         for trial in trials:
@@ -73,13 +78,9 @@ class LiveProgress(tune.Callback):
                 (
                     trial.trial_id,
                     trial.status,
-                    _fmt(latest.get("epoch", "-")),
-                    _fmt(latest.get("value", math.nan)),
+                    format_value(latest.get("epoch", "-")),
+                    format_value(latest.get("value", math.nan)),
                     latest.get("status", ""),
                 )
             )
-        widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
-        lines = [
-            "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows
-        ]
-        self._write("\n".join(lines))
+        self._write(format_table(rows))

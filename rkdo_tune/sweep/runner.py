@@ -14,53 +14,33 @@ import os
 import signal
 import socket
 import threading
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import ray
 from ray import tune
+from ray.tune import ResultGrid
 from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
-from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, MedianStoppingRule
+from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, MedianStoppingRule, TrialScheduler
 from ray.tune.search import ConcurrencyLimiter
 from ray.tune.search.optuna import OptunaSearch
 
-from rkdo_tune.config import TrialConfig
 from rkdo_tune.data import check_available
 from rkdo_tune.errors import EnvironmentFailure
 from rkdo_tune.sweep.plan import SweepOptions, SweepPlan
 from rkdo_tune.sweep.progress import LiveProgress
+from rkdo_tune.sweep.protocol import (
+    EPOCH_KEY,
+    REASON_KEY,
+    STATUS_KEY,
+    ObserverFactory,
+    SearchSpace,
+    SweepOutcome,
+    SweepTracker,
+    TrialSummary,
+)
 from rkdo_tune.sweep.space import make_sampler, sample_params
-from rkdo_tune.sweep.trial import EPOCH_KEY, REASON_KEY, STATUS_KEY, sweep_trial
-
-
-@dataclass(frozen=True)
-class TrialSummary:
-    """One configuration's outcome, already averaged over its seeds."""
-
-    trial_id: str
-    params: dict[str, Any]
-    value: float
-    std: float
-    status: str
-    reason: str
-    epochs: int
-    metrics: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class SweepOutcome:
-    plan: SweepPlan
-    metric: str
-    mode: str
-    trials: tuple[TrialSummary, ...]
-    errors: int
-    unfinished: int = 0  # trials neither terminated nor errored: the sweep was interrupted
-
-    def ranked(self) -> list[TrialSummary]:
-        """Trials with a finite metric, best first."""
-        finite = [t for t in self.trials if math.isfinite(t.value)]
-        return sorted(finite, key=lambda t: t.value, reverse=self.mode == "max")
+from rkdo_tune.sweep.trial import sweep_trial
 
 
 def _listening(address: str, timeout: float = 3.0) -> bool:
@@ -80,16 +60,12 @@ def check_address(address: str | None) -> None:
         raise EnvironmentFailure(f"--address {address}: nothing is listening there")
 
 
-def preflight(space: Any, options: SweepOptions) -> None:
+def preflight(space: SearchSpace, options: SweepOptions) -> None:
     """Cheap checks that must fail before anything starts or is written."""
     check_address(options.address)
     if options.address is None:  # on a cluster the data lives on the workers, not here
-        base = space.base
-        check_available(
-            base.get("dataset", TrialConfig().dataset),
-            data_dir=base.get("data_dir"),
-            download=bool(base.get("download", False)),
-        )
+        base = space.base_config
+        check_available(base.dataset, data_dir=base.data_dir, download=base.download)
 
 
 def connect_ray(address: str | None) -> None:
@@ -122,16 +98,18 @@ def connect_ray(address: str | None) -> None:
         raise EnvironmentFailure(f"{where}: cannot connect to Ray: {first}{hint}") from None
 
 
-def max_epochs(space: Any) -> int:
+def max_epochs(space: SearchSpace) -> int:
     """The longest a trial can run, in epochs (= reports): ASHA's max_t."""
     for parameter in space.parameters:
         if parameter.name == "epochs":
-            candidates = [*parameter.choices, parameter.high, space.base.get("epochs")]
+            # A conditional parameter falls back to the fixed value where its `when` fails.
+            fallback = [space.base_config.epochs] if parameter.when else []
+            candidates = [*parameter.choices, parameter.high, *fallback]
             return int(max(c for c in candidates if c is not None))
-    return int(space.base.get("epochs", TrialConfig().epochs))
+    return space.base_config.epochs
 
 
-def _scheduler(space: Any) -> Any:
+def _scheduler(space: SearchSpace) -> TrialScheduler:
     settings = space.scheduler
     epochs = max_epochs(space)
     if settings.kind == "asha":
@@ -167,7 +145,7 @@ class NonFiniteFailsOptunaSearch(OptunaSearch):
         super().on_trial_complete(trial_id, result, error)
 
 
-def _searcher(space: Any, plan: SweepPlan, options: SweepOptions) -> Any:
+def _searcher(space: SearchSpace, plan: SweepPlan, options: SweepOptions) -> ConcurrencyLimiter:
     storage = None
     if options.optuna_storage:
         import optuna
@@ -185,14 +163,18 @@ def _searcher(space: Any, plan: SweepPlan, options: SweepOptions) -> Any:
     return ConcurrencyLimiter(searcher, max_concurrent=space.search.max_concurrent)
 
 
-def _trainable(space: Any, observer_factory: Any) -> Any:
+def _trainable(
+    space: SearchSpace, observer_factory: ObserverFactory | None
+) -> Callable[[dict[str, Any]], None]:
     trainable = tune.with_parameters(sweep_trial, space=space, observer_factory=observer_factory)
     return tune.with_resources(
         trainable, {"cpu": space.resources.cpus, "gpu": space.resources.gpus}
     )
 
 
-def _run_config(plan: SweepPlan, options: SweepOptions, callbacks: Sequence[Any]) -> Any:
+def _run_config(
+    plan: SweepPlan, options: SweepOptions, callbacks: Sequence[tune.Callback]
+) -> tune.RunConfig:
     return tune.RunConfig(
         name=plan.name,
         storage_path=plan.storage_path,
@@ -219,12 +201,12 @@ def count_unfinished(plan: SweepPlan) -> int:
 
 
 def build_tuner(
-    space: Any,
+    space: SearchSpace,
     plan: SweepPlan,
     options: SweepOptions,
     *,
-    observer_factory: Any = None,
-    callbacks: Sequence[Any] = (),
+    observer_factory: ObserverFactory | None = None,
+    callbacks: Sequence[tune.Callback] = (),
 ) -> tune.Tuner:
     """A new Tuner, or the restored one of an earlier sweep with the same name."""
     trainable = _trainable(space, observer_factory)
@@ -258,11 +240,11 @@ def error_reason(error: BaseException) -> str:
     return f"{type(error).__name__}: {lines[-1] if lines else ''}".rstrip(": ")
 
 
-def _as_float(value: Any) -> float:
+def _as_float(value: float | None) -> float:
     return math.nan if value is None else float(value)
 
 
-def _summaries(results: Any, space: Any) -> tuple[list[TrialSummary], int]:
+def _summaries(results: ResultGrid, space: SearchSpace) -> tuple[list[TrialSummary], int]:
     summaries, errors = [], 0
     for result in results:
         metrics = dict(result.metrics or {})
@@ -287,7 +269,7 @@ def _summaries(results: Any, space: Any) -> tuple[list[TrialSummary], int]:
 
 
 @contextlib.contextmanager
-def _sigterm_as_sigint() -> Any:
+def _sigterm_as_sigint() -> Iterator[None]:
     """Let SIGTERM stop a sweep as gracefully as Ctrl-C (Tune saves state on SIGINT)."""
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -299,26 +281,12 @@ def _sigterm_as_sigint() -> Any:
         signal.signal(signal.SIGTERM, previous)
 
 
-class SweepTracker:
-    """What a tracking layer does around a sweep; the default tracks nothing.
-
-    `start` runs on the driver before Ray starts (so an unreachable tracking
-    server fails fast and starts nothing); `observer_factory` is shipped to
-    every trial; `finish` returns extra lines for the end-of-sweep summary.
-    """
-
-    def start(self, *, space: Any, plan: SweepPlan, resume: bool) -> None:
-        """Prepare tracking for the sweep (e.g. create or reattach its parent run)."""
-
-    def observer_factory(self) -> Any:
-        return None
-
-    def finish(self, outcome: SweepOutcome, *, error: BaseException | None = None) -> list[str]:
-        return []
-
-
 def run_sweep(
-    space: Any, plan: SweepPlan, options: SweepOptions, *, tracker: SweepTracker | None = None
+    space: SearchSpace,
+    plan: SweepPlan,
+    options: SweepOptions,
+    *,
+    tracker: SweepTracker | None = None,
 ) -> tuple[SweepOutcome, list[str]]:
     """Start tracking, start (or attach to) Ray, run every trial, and summarise them.
 

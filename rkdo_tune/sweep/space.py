@@ -20,17 +20,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import rkdo_tune
-from rkdo_tune.config import TrialConfig, config_from_mapping, read_yaml, suggest_key
+from rkdo_tune.config import ConfigValue, TrialConfig, config_from_mapping, read_yaml, suggest_key
 from rkdo_tune.errors import UsageError
+from rkdo_tune.sweep._overrides import apply_overrides
+from rkdo_tune.sweep._parameters import Parameter, condition_holds
 from rkdo_tune.sweep._schema import (
-    DEFAULTS,
     PAPER_SEEDS,
-    Parameter,
     Resources,
     SchedulerSettings,
     SearchSettings,
-    apply_overrides,
-    condition_holds,
     parse_space,
 )
 
@@ -56,20 +54,26 @@ __all__ = [
 
 @dataclass(frozen=True)
 class SearchSpace:
-    """A validated search space. `raw` is the YAML dict after overrides (for logging)."""
+    """A validated search space. `raw` is the YAML dict after overrides (for logging).
+
+    `base` holds the keys the file fixes; `base_config` is what they make over
+    TrialConfig's defaults, resolved once: the value of every key that a trial
+    does not sample (its seed aside, which comes from `seeds`).
+    """
 
     name: str
     description: str
     metric: str
     mode: str
-    base: Mapping[str, Any]
+    base: Mapping[str, ConfigValue]
+    base_config: TrialConfig
     parameters: tuple[Parameter, ...]
     search: SearchSettings
     scheduler: SchedulerSettings
     seeds: tuple[int, ...]
     resources: Resources
     source: Path
-    raw: Mapping[str, Any]
+    raw: Mapping[str, Any]  # YAML as read: any structure
 
     def with_updates(
         self,
@@ -94,7 +98,7 @@ class SearchSpace:
         return _build(raw, self.source)
 
 
-def _build(raw: Any, source: Path) -> SearchSpace:
+def _build(raw: object, source: Path) -> SearchSpace:
     return SearchSpace(**parse_space(raw, str(source)), source=source, raw=raw)
 
 
@@ -138,7 +142,7 @@ def resolve_space_path(name_or_path: str | Path) -> Path:
     )
 
 
-def _first_sentence(text: Any) -> str:
+def _first_sentence(text: object) -> str:
     text = " ".join(str(text or "").split())
     match = re.match(r"(.+?[.!?])(\s|$)", text)
     return match.group(1) if match else text
@@ -155,10 +159,10 @@ def list_spaces() -> list[tuple[str, str]]:
     return spaces
 
 
-def sample_params(space: SearchSpace, trial: optuna.trial.Trial) -> dict[str, Any]:
+def sample_params(space: SearchSpace, trial: optuna.trial.Trial) -> dict[str, ConfigValue]:
     """Define-by-run: suggest each parameter in order, skipping those whose `when` fails."""
-    values = {**DEFAULTS, **space.base}
-    params: dict[str, Any] = {}
+    values = space.base_config.to_dict()
+    params: dict[str, ConfigValue] = {}
     for p in space.parameters:
         if not condition_holds(p.when, values):
             continue
@@ -172,7 +176,9 @@ def sample_params(space: SearchSpace, trial: optuna.trial.Trial) -> dict[str, An
     return params
 
 
-def trial_config(space: SearchSpace, params: Mapping[str, Any], *, seed: int) -> TrialConfig:
+def trial_config(
+    space: SearchSpace, params: Mapping[str, ConfigValue], *, seed: int
+) -> TrialConfig:
     """The TrialConfig of one run: base, then the sampled params, then the repeat seed."""
     source = f"{space.source}: trial {dict(params)!r}"
     return config_from_mapping({**space.base, **params, "seed": seed}, source=source)

@@ -4,31 +4,24 @@ from __future__ import annotations
 
 import math
 import shlex
-from typing import Any
+from typing import TYPE_CHECKING
 
 import yaml
 
 from rkdo_tune import metrics as m
-from rkdo_tune.tracking import redact_uri
+from rkdo_tune.console import format_table, format_value
+from rkdo_tune.redaction import redact_uri
+
+if TYPE_CHECKING:
+    from rkdo_tune.sweep.plan import SweepPlan
+    from rkdo_tune.sweep.protocol import SweepOutcome
+    from rkdo_tune.sweep.space import SearchSpace
 
 TOP_ROWS = 10
 SIDE_METRICS = (m.EVAL_LINEAR_ACC, m.EVAL_KNN_ACC, m.EVAL_YARDSTICK_LOSS)
 
 
-def _table(rows: list[list[str]]) -> str:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join(
-        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows
-    )
-
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return "n/a" if math.isnan(value) else f"{value:.4g}"
-    return str(value)
-
-
-def format_dry_run(space: Any, plan: Any) -> str:
+def format_dry_run(space: SearchSpace, plan: SweepPlan) -> str:
     """The resolved space (as YAML) and the plan, for --dry-run."""
     lines = [f"# {space.source}", yaml.safe_dump(dict(space.raw), sort_keys=False).rstrip(), ""]
     lines += [f"{label}: {value}" for label, value in plan.describe()]
@@ -36,7 +29,7 @@ def format_dry_run(space: Any, plan: Any) -> str:
     return "\n".join(lines)
 
 
-def leaderboard(outcome: Any) -> str:
+def format_leaderboard(outcome: SweepOutcome) -> str:
     """Best configurations first; the metric as mean ± std over seeds."""
     ranked = outcome.ranked()[:TOP_ROWS]
     if not ranked:
@@ -49,14 +42,14 @@ def leaderboard(outcome: Any) -> str:
         rows.append(
             [
                 str(rank),
-                *[_fmt(trial.params.get(name, "-")) for name in names],
+                *[format_value(trial.params.get(name, "-")) for name in names],
                 f"{trial.value:.4f} ± {trial.std:.4f}",
-                *[_fmt(trial.metrics.get(key, math.nan)) for key in side],
+                *[format_value(trial.metrics.get(key, math.nan)) for key in side],
                 str(trial.epochs),
                 str(trial.status),
             ]
         )
-    return _table(rows)
+    return format_table(rows)
 
 
 def resume_command(argv: list[str], name: str) -> str:
@@ -69,7 +62,11 @@ def resume_command(argv: list[str], name: str) -> str:
 
 
 def format_outcome(
-    outcome: Any, space: Any, *, extra_lines: tuple[str, ...] = (), resume: str = ""
+    outcome: SweepOutcome,
+    space: SearchSpace,
+    *,
+    extra_lines: tuple[str, ...] = (),
+    resume: str = "",
 ) -> str:
     plan = outcome.plan
     seeds = ", ".join(map(str, plan.seeds))
@@ -79,7 +76,7 @@ def format_outcome(
         f"sweep {plan.name}: {len(outcome.trials)} configurations, {outcome.errors} errors, "
         f"{len(failed)} without a finite {outcome.metric}",
         f"best configurations by {outcome.metric} ({outcome.mode}), averaged over seeds {seeds}:",
-        leaderboard(outcome),
+        format_leaderboard(outcome),
     ]
     for trial in failed:
         lines.append(f"  {trial.trial_id}: {trial.status} {trial.reason}".rstrip())

@@ -11,39 +11,39 @@ from __future__ import annotations
 import dataclasses
 import math
 import tempfile
-from collections.abc import Mapping, Sequence
+import traceback
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from ray import tune
 
 from rkdo_tune import metrics as m
 from rkdo_tune.config import TrialConfig
-from rkdo_tune.training.callbacks import STATUS_COMPLETED, STATUS_DIVERGED, TrainResult
+from rkdo_tune.sweep.protocol import (
+    EPOCH_KEY,
+    NODE_KEY,
+    REASON_KEY,
+    REPORTED_METRICS,
+    STATUS_KEY,
+    STEP_KEY,
+    ObserverFactory,
+    SearchSpace,
+    TrialObserver,
+    seed_key,
+)
+from rkdo_tune.training.callbacks import (
+    STATUS_COMPLETED,
+    STATUS_DIVERGED,
+    TrainCallback,
+    TrainResult,
+)
 
 if TYPE_CHECKING:  # torch and the trainer load on the worker only, not in the sweep driver
     from rkdo_tune.training import Trainer
 
-STATUS_KEY = "trial_status"
-REASON_KEY = "trial_reason"
-EPOCH_KEY = "epoch"
-STEP_KEY = "step"
-NODE_KEY = "node_id"
-REPORTED_METRICS = (*m.EVAL_METRICS, m.TRAIN_EPOCH_LOSS)
-
-
-def seed_key(seed: int, metric: str) -> str:
-    """Where one seed's value of `metric` sits in a Tune result."""
-    return f"seed_{seed}/{metric}"
-
-
-def mean_over_seeds(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and std; NaN if any seed has no finite value (a diverged seed spoils the config)."""
-    array = np.asarray(values, dtype=float)
-    if array.size == 0 or not np.all(np.isfinite(array)):
-        return math.nan, math.nan
-    return float(array.mean()), float(array.std(ddof=1)) if array.size > 1 else 0.0
+# Called with each report before Tune gets it (a TrialObserver's `on_report`).
+ReportHook = Callable[[Mapping[str, Any]], None]
 
 
 def _latest_evals(trainer: Trainer) -> dict[str, float]:
@@ -62,7 +62,7 @@ def aggregate(
     report: dict[str, Any] = {}
     for key in keys:
         values = [scores.get(key, math.nan) for scores in per_seed]
-        report[key], report[f"{key}_std"] = mean_over_seeds(values)
+        report[key], report[f"{key}_std"] = m.mean_over_seeds(values, non_finite="propagate")
         for trainer, value in zip(trainers, values, strict=True):
             report[seed_key(trainer.config.seed, key)] = value
     statuses = [t.status for t in trainers]
@@ -89,8 +89,11 @@ def _restore(trainers: Sequence[Trainer]) -> None:
             trainer.restore(Path(directory) / f"seed_{trainer.config.seed}")
 
 
-def _report(trainers: Sequence[Trainer], report: dict[str, Any], on_report: Any) -> None:
+def _report(
+    trainers: Sequence[Trainer], report: dict[str, Any], on_report: ReportHook | None
+) -> None:
     report[NODE_KEY] = trial_identity()[1]
+    report.update(device_memory_peaks())
     if on_report is not None:
         on_report(report)
     with tempfile.TemporaryDirectory(prefix="rkdo-ckpt-") as directory:
@@ -99,7 +102,9 @@ def _report(trainers: Sequence[Trainer], report: dict[str, Any], on_report: Any)
         tune.report(dict(report), checkpoint=tune.Checkpoint.from_directory(directory))
 
 
-def build_trainers(configs: Sequence[TrialConfig], callbacks: Sequence[Any]) -> list[Trainer]:
+def build_trainers(
+    configs: Sequence[TrialConfig], callbacks: Sequence[TrainCallback | None]
+) -> list[Trainer]:
     """One trainer per seed, sharing one in-memory copy of the dataset."""
     from rkdo_tune.training.trainer import Trainer, load_data
 
@@ -110,33 +115,8 @@ def build_trainers(configs: Sequence[TrialConfig], callbacks: Sequence[Any]) -> 
     ]
 
 
-class TrialObserver:
-    """Hooks a tracking layer plugs into a sweep trial. Runs on the Ray worker.
-
-    The default does nothing; `rkdo_tune.tracking` subclasses it. A sweep passes
-    a picklable zero-argument factory, so the observer is built on the worker.
-    """
-
-    def seed_callbacks(
-        self,
-        *,
-        params: Mapping[str, Any],
-        configs: Sequence[TrialConfig],
-        trial_id: str,
-        node_id: str,
-    ) -> list[Any]:
-        """One TrainCallback (or None) per seed config, before training starts."""
-        return [None] * len(configs)
-
-    def on_report(self, report: Mapping[str, Any]) -> None:
-        """After each per-epoch report (seed means and per-seed values)."""
-
-    def on_finish(self, *, report: Mapping[str, Any] | None, error: BaseException | None) -> None:
-        """Once: with the final report, or with the exception that ended the trial."""
-
-
 def run_seeds_in_lockstep(
-    trainers: Sequence[Trainer], *, on_report: Any = None
+    trainers: Sequence[Trainer], *, on_report: ReportHook | None = None
 ) -> tuple[list[TrainResult], dict[str, Any]]:
     """Drive every seed one epoch at a time; report after each evaluation and at the end."""
     _restore(trainers)
@@ -170,7 +150,12 @@ def trial_identity() -> tuple[str, str]:
     return tune.get_context().get_trial_id(), ray.get_runtime_context().get_node_id()
 
 
-def sweep_trial(params: dict[str, Any], *, space: Any, observer_factory: Any = None) -> None:
+def sweep_trial(
+    params: dict[str, Any],
+    *,
+    space: SearchSpace,
+    observer_factory: ObserverFactory | None = None,
+) -> None:
     """The function Ray Tune runs for one trial (one configuration over every seed).
 
     Ray reuses the worker process for the next trial, so nothing here may leave
@@ -196,6 +181,9 @@ def sweep_trial(params: dict[str, Any], *, space: Any, observer_factory: Any = N
         )
     except BaseException as exc:
         observer.on_finish(report=None, error=exc)
+        # The traceback's frames hold the trainers (model, optimiser, data on the device):
+        # drop them, or the release below frees nothing after a scheduler stop (ray#23971).
+        traceback.clear_frames(exc.__traceback__)
         raise
     finally:
         release_device_memory()
@@ -209,3 +197,24 @@ def release_device_memory() -> None:
 
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()  # the next trial's peaks start from here
+
+
+CUDA_PEAK_ALLOCATED_KEY = "cuda_peak_allocated_mb"
+CUDA_PEAK_RESERVED_KEY = "cuda_peak_reserved_mb"
+
+
+def device_memory_peaks() -> dict[str, float]:
+    """This worker's peak CUDA memory (MiB) since its trial began; empty when CUDA is unused.
+
+    Tensors (allocated) and the caching allocator's hold on the device
+    (reserved): the latter is what fractional-GPU neighbours compete for.
+    """
+    import torch
+
+    if not (torch.cuda.is_available() and torch.cuda.is_initialized()):
+        return {}
+    return {
+        CUDA_PEAK_ALLOCATED_KEY: torch.cuda.max_memory_allocated() / 2**20,
+        CUDA_PEAK_RESERVED_KEY: torch.cuda.max_memory_reserved() / 2**20,
+    }

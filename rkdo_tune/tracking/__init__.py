@@ -18,14 +18,9 @@ are loaded on first use, so that an unreachable server fails fast.
 from __future__ import annotations
 
 from rkdo_tune._lazy import lazy_attributes
+from rkdo_tune.redaction import redact_uri, scrub
 from rkdo_tune.tracking import layout
-from rkdo_tune.tracking._uri import (
-    check_reachable,
-    redact_uri,
-    resolve_tracking_uri,
-    scrub,
-    ui_lines,
-)
+from rkdo_tune.tracking._uri import check_reachable, resolve_tracking_uri, ui_lines
 
 _LAZY = {
     "MlflowSweepTracker": "rkdo_tune.tracking._tracker",

@@ -21,7 +21,7 @@ from mlflow.exceptions import MlflowException
 from sqlalchemy.exc import SQLAlchemyError
 
 from rkdo_tune.errors import EnvironmentFailure
-from rkdo_tune.tracking._uri import redact_uri, scrub
+from rkdo_tune.redaction import redact_uri, scrub
 
 MAX_PARAMS_OR_TAGS_PER_BATCH = 100
 MAX_METRICS_PER_BATCH = 1000
@@ -29,6 +29,9 @@ MAX_PARAM_LENGTH = 6000
 MAX_TAG_LENGTH = 8000
 FINISHED, FAILED, KILLED, RUNNING = "FINISHED", "FAILED", "KILLED", "RUNNING"
 ENDED_BADLY = (FAILED, KILLED)
+SEARCH_PAGE_SIZE = 1000  # runs per search request; more come page by page
+OLDEST_FIRST = ("attributes.start_time ASC",)
+NEWEST_FIRST = ("attributes.start_time DESC",)  # also MLflow's order when none is given
 
 
 def open_client(uri: str) -> MlflowClient:
@@ -122,8 +125,17 @@ def _filter(tags: Mapping[str, str]) -> str:
     return " and ".join(clauses)
 
 
-def search_runs(client: MlflowClient, experiment_id: str, *, tags: Mapping[str, str]) -> list[Run]:
-    """Every active run of the experiment whose tags match, oldest first."""
+def search_runs(
+    client: MlflowClient,
+    experiment_id: str,
+    *,
+    tags: Mapping[str, str],
+    order_by: Sequence[str] = OLDEST_FIRST,
+) -> list[Run]:
+    """Every active run of the experiment whose tags match, in `order_by` order.
+
+    Reads every page; the one search the writers and `reading` share.
+    """
     runs: list[Run] = []
     token = None
     while True:
@@ -131,8 +143,8 @@ def search_runs(client: MlflowClient, experiment_id: str, *, tags: Mapping[str, 
             [experiment_id],
             filter_string=_filter(tags),
             run_view_type=ViewType.ACTIVE_ONLY,
-            max_results=1000,
-            order_by=["attributes.start_time ASC"],
+            max_results=SEARCH_PAGE_SIZE,
+            order_by=list(order_by),
             page_token=token,
         )
         runs.extend(page)

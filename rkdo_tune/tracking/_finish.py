@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rkdo_tune import metrics as m
+from rkdo_tune.sweep.protocol import STEP_KEY, SweepOutcome, TrialSummary
 from rkdo_tune.tracking import layout as lay
 from rkdo_tune.tracking._client import (
     FAILED,
@@ -31,7 +32,7 @@ from rkdo_tune.tracking._client import (
 _VOCABULARY = frozenset(m.ALL_METRICS)
 
 
-def _ending(summary: Any, *, interrupted: bool) -> tuple[str, dict[str, str]]:
+def _ending(summary: TrialSummary | None, *, interrupted: bool) -> tuple[str, dict[str, str]]:
     """(MLflow status, tags) for a trial run nobody ended."""
     if interrupted or summary is None:
         return KILLED, {
@@ -49,7 +50,7 @@ def close_open_trials(
     *,
     experiment_id: str,
     parent_run_id: str,
-    trials: Sequence[Any],
+    trials: Sequence[TrialSummary],
     interrupted: bool,
 ) -> dict[str, str]:
     """End trial and seed runs still RUNNING; returns {trial_id: rkdo.status} of those closed."""
@@ -85,7 +86,7 @@ def finished_trial_runs(
     }
 
 
-def _json_number(value: Any) -> Any:
+def _json_number(value: float) -> float | None:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
@@ -102,8 +103,8 @@ def _summary_metrics(metrics: Mapping[str, Any]) -> dict[str, Any]:
     return kept
 
 
-def leaderboard(
-    outcome: Any, *, run_ids: Mapping[str, str], statuses: Mapping[str, str]
+def leaderboard_rows(
+    outcome: SweepOutcome, *, run_ids: Mapping[str, str], statuses: Mapping[str, str]
 ) -> list[dict[str, Any]]:
     """sweep/leaderboard.json: every trial, ranked ones (finite metric) first, best first."""
     ranked = outcome.ranked()
@@ -129,7 +130,11 @@ def leaderboard(
 
 
 def record_best(
-    client: MlflowClient, parent_run_id: str, outcome: Any, *, run_ids: Mapping[str, str]
+    client: MlflowClient,
+    parent_run_id: str,
+    outcome: SweepOutcome,
+    *,
+    run_ids: Mapping[str, str],
 ) -> None:
     """Tags naming the best trial and `best/<metric>` for its eval/* and diag/* means."""
     ranked = outcome.ranked()
@@ -145,7 +150,7 @@ def record_best(
         for k in (*m.EVAL_METRICS, *m.DIAG_METRICS)
         if isinstance(best.metrics.get(k), int | float)
     ]
-    step = int(best.metrics.get("step", 0) or 0)
+    step = int(best.metrics.get(STEP_KEY, 0) or 0)
     log_metrics(
         client,
         parent_run_id,
@@ -153,5 +158,5 @@ def record_best(
     )
 
 
-def leaderboard_text(rows: list[dict[str, Any]]) -> str:
+def leaderboard_json(rows: list[dict[str, Any]]) -> str:
     return json.dumps(rows, indent=1, allow_nan=False, default=str)

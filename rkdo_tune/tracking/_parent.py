@@ -15,23 +15,24 @@ import yaml
 
 import rkdo_tune
 from rkdo_tune.errors import UsageError
-from rkdo_tune.sweep.plan import SweepPlan
+from rkdo_tune.redaction import redact_uri, scrub
+from rkdo_tune.sweep.protocol import Parameter, SearchSpace, SweepPlan
 from rkdo_tune.tracking import layout as lay
 from rkdo_tune.tracking._client import (
     RUNNING,
     MlflowClient,
     MlflowException,
+    Run,
     create_run,
     log_params,
     search_runs,
     set_tags,
 )
-from rkdo_tune.tracking._uri import redact_uri, scrub
 
 GIT_TIMEOUT_S = 3
 
 
-def parameter_spec(parameter: Any) -> dict[str, Any]:
+def parameter_spec(parameter: Parameter) -> dict[str, Any]:
     """A search parameter as the YAML would write it, defaults left out."""
     spec: dict[str, Any] = {"type": parameter.kind}
     for key in ("low", "high", "step"):
@@ -46,7 +47,7 @@ def parameter_spec(parameter: Any) -> dict[str, Any]:
     return spec
 
 
-def resolved_space(space: Any) -> dict[str, Any]:
+def resolved_space(space: SearchSpace) -> dict[str, Any]:
     """The space with every default filled in, in the YAML schema (loadable again)."""
     search = dataclasses.asdict(space.search)
     search["points_to_evaluate"] = [dict(p) for p in space.search.points_to_evaluate]
@@ -63,14 +64,15 @@ def resolved_space(space: Any) -> dict[str, Any]:
     }
 
 
-def space_params(space: Any) -> dict[str, Any]:
+def space_params(space: SearchSpace) -> dict[str, Any]:
     """The parent run's params: the resolved space flattened to `<section>.<key>`."""
     resolved = resolved_space(space)
     params: dict[str, Any] = {}
-    for section in ("base", "search", "scheduler", "resources"):
+    params.update({f"{lay.BASE_PARAM_PREFIX}{k}": v for k, v in resolved["base"].items()})
+    for section in ("search", "scheduler", "resources"):
         params.update({f"{section}.{k}": v for k, v in resolved[section].items()})
-    params["repeats.seeds"] = ",".join(str(s) for s in space.seeds)
-    params.update({f"parameters.{k}": v for k, v in resolved["parameters"].items()})
+    params[lay.PARAM_SEEDS] = ",".join(str(s) for s in space.seeds)
+    params.update({f"{lay.SPEC_PARAM_PREFIX}{k}": v for k, v in resolved["parameters"].items()})
     return {**params, "metric": space.metric, "mode": space.mode}
 
 
@@ -91,7 +93,7 @@ def git_sha() -> str | None:
     return sha if done.returncode == 0 and sha else None
 
 
-def parent_tags(space: Any, plan: SweepPlan) -> dict[str, str]:
+def parent_tags(space: SearchSpace, plan: SweepPlan) -> dict[str, str]:
     tags = {
         lay.TAG_ROLE: lay.ROLE_SWEEP,
         lay.TAG_SWEEP_NAME: plan.name,
@@ -122,7 +124,7 @@ def ensure_experiment(client: MlflowClient, name: str, *, uri: str) -> str:
     return experiment.experiment_id
 
 
-def _children(client: MlflowClient, experiment_id: str, run_id: str) -> list[Any]:
+def _children(client: MlflowClient, experiment_id: str, run_id: str) -> list[Run]:
     return search_runs(client, experiment_id, tags={lay.TAG_PARENT: run_id})
 
 
@@ -150,7 +152,7 @@ def _existing_parent(
     return None
 
 
-def _log_space_artifacts(client: MlflowClient, run_id: str, space: Any) -> None:
+def _log_space_artifacts(client: MlflowClient, run_id: str, space: SearchSpace) -> None:
     """space/space.yaml (resolved) and space/<file> (as given), unless already there."""
     if client.list_artifacts(run_id, lay.ARTIFACT_SPACE_DIR):
         return
@@ -163,7 +165,12 @@ def _log_space_artifacts(client: MlflowClient, run_id: str, space: Any) -> None:
 
 
 def open_parent_run(
-    client: MlflowClient, *, experiment_id: str, space: Any, plan: SweepPlan, resume: bool
+    client: MlflowClient,
+    *,
+    experiment_id: str,
+    space: SearchSpace,
+    plan: SweepPlan,
+    resume: bool,
 ) -> str:
     """Create the sweep's parent run, or reattach to it on --resume; returns its id."""
     run_id = _existing_parent(client, experiment_id, plan, resume=resume)

@@ -16,6 +16,7 @@ from typing import Any
 from rkdo_tune import metrics as m
 from rkdo_tune.config import TrialConfig
 from rkdo_tune.plots import loss_curve_figure
+from rkdo_tune.redaction import scrub
 from rkdo_tune.tracking import layout as lay
 from rkdo_tune.tracking._client import (
     FAILED,
@@ -30,7 +31,6 @@ from rkdo_tune.tracking._client import (
     now_ms,
     set_tags,
 )
-from rkdo_tune.tracking._uri import scrub
 from rkdo_tune.training.callbacks import History, TrainCallback, TrainResult
 
 STEP_METRICS = tuple(key for key in m.TRAIN_METRICS if key != m.TRAIN_EPOCH_LOSS)

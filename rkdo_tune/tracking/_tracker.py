@@ -8,10 +8,9 @@ and `finish` closes the parent run and returns lines for the summary.
 from __future__ import annotations
 
 import warnings
-from typing import Any
 
-from rkdo_tune.sweep.plan import SweepPlan
-from rkdo_tune.sweep.runner import SweepOutcome, SweepTracker
+from rkdo_tune.redaction import redact_uri
+from rkdo_tune.sweep.protocol import SearchSpace, SweepOutcome, SweepPlan, SweepTracker
 from rkdo_tune.tracking import layout as lay
 from rkdo_tune.tracking._client import (
     FAILED,
@@ -26,13 +25,13 @@ from rkdo_tune.tracking._client import (
 from rkdo_tune.tracking._finish import (
     close_open_trials,
     finished_trial_runs,
-    leaderboard,
-    leaderboard_text,
+    leaderboard_json,
+    leaderboard_rows,
     record_best,
 )
 from rkdo_tune.tracking._parent import ensure_experiment, open_parent_run
 from rkdo_tune.tracking._trial import TrialRunFactory
-from rkdo_tune.tracking._uri import check_reachable, redact_uri, ui_lines
+from rkdo_tune.tracking._uri import check_reachable, ui_lines
 
 
 class MlflowSweepTracker(SweepTracker):
@@ -49,7 +48,7 @@ class MlflowSweepTracker(SweepTracker):
         self.parent_run_id: str | None = None
         self.sweep_name: str | None = None
 
-    def start(self, *, space: Any, plan: SweepPlan, resume: bool) -> None:
+    def start(self, *, space: SearchSpace, plan: SweepPlan, resume: bool) -> None:
         """Check the store, create the experiment once, create or reattach the parent run."""
         check_reachable(self.tracking_uri)
         name = self.experiment_name or space.name
@@ -88,7 +87,7 @@ class MlflowSweepTracker(SweepTracker):
                     f"MLflow: could not end the sweep run: {first_line(exc)}", stacklevel=2
                 )
             return []
-        unfinished = getattr(outcome, "unfinished", 0)
+        unfinished = outcome.unfinished
         with tracking_errors_as_one_line(self.tracking_uri):
             if unfinished:
                 reason = f"{unfinished} trials unfinished (interrupted); continue with --resume"
@@ -106,8 +105,8 @@ class MlflowSweepTracker(SweepTracker):
         run_ids = finished_trial_runs(client, **ids)
         if outcome.trials:
             record_best(client, self.parent_run_id, outcome, run_ids=run_ids)
-            rows = leaderboard(outcome, run_ids=run_ids, statuses=closed)
-            client.log_text(self.parent_run_id, leaderboard_text(rows), lay.ARTIFACT_LEADERBOARD)
+            rows = leaderboard_rows(outcome, run_ids=run_ids, statuses=closed)
+            client.log_text(self.parent_run_id, leaderboard_json(rows), lay.ARTIFACT_LEADERBOARD)
         set_tags(client, self.parent_run_id, {lay.TAG_REASON: reason})  # "" clears a resumed one
         client.set_terminated(self.parent_run_id, status=status)
 

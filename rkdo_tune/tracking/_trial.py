@@ -20,7 +20,7 @@ from typing import Any
 
 from rkdo_tune import metrics as m
 from rkdo_tune.config import TrialConfig
-from rkdo_tune.sweep.trial import (
+from rkdo_tune.sweep.protocol import (
     REASON_KEY,
     REPORTED_METRICS,
     STATUS_KEY,
@@ -46,6 +46,7 @@ from rkdo_tune.tracking._client import (
     set_tags,
 )
 from rkdo_tune.tracking._seed import SeedRunLogger
+from rkdo_tune.training.callbacks import TrainCallback
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,7 @@ class TrackingTrialObserver(TrialObserver):
         configs: Sequence[TrialConfig],
         trial_id: str,
         node_id: str,
-    ) -> list[Any]:
+    ) -> list[TrainCallback | None]:
         """Open the trial run and one seed run per config; return the seeds' callbacks."""
         earlier = self._earlier_runs(trial_id)
         common = {

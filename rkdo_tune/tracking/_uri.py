@@ -1,4 +1,4 @@
-"""Tracking URIs: resolve one for a sweep, check it is reachable, and keep secrets out of logs.
+"""Tracking URIs: resolve one for a sweep and check it is reachable (`redaction` masks them).
 
 Nothing here imports MLflow, so a bad or unreachable URI fails in a second,
 before MLflow or Ray load.
@@ -6,45 +6,18 @@ before MLflow or Ray load.
 
 from __future__ import annotations
 
-import os
-import re
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 
 from rkdo_tune.errors import EnvironmentFailure, UsageError
+from rkdo_tune.redaction import redact_uri, without_credentials
 from rkdo_tune.tracking.layout import DEFAULT_DB_NAME
 
 URI_ENV = "MLFLOW_TRACKING_URI"
 HEALTH_TIMEOUT_S = 5.0
-# Environment variables whose values must never reach a param, tag or artifact.
-SECRET_ENV_VARS = (
-    "MLFLOW_TRACKING_TOKEN",
-    "MLFLOW_TRACKING_PASSWORD",
-    "DATABRICKS_TOKEN",
-    "AWS_SECRET_ACCESS_KEY",
-    "RAY_AUTH_TOKEN",
-)
-_MIN_SECRET_LENGTH = 4  # shorter values would scrub ordinary text
-_USERINFO = re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]+@")
 _SQLITE = "sqlite:///"
-
-
-def redact_uri(uri: str) -> str:
-    """`https://user:pass@host` -> `https://***@host`; URIs without credentials unchanged."""
-    return _USERINFO.sub(r"\1***@", uri)
-
-
-def scrub(text: str, *, environ: Mapping[str, str] | None = None) -> str:
-    """`text` with URI credentials and the values of secret environment variables masked."""
-    environ = os.environ if environ is None else environ
-    text = redact_uri(text)
-    for name in SECRET_ENV_VARS:
-        secret = environ.get(name, "")
-        if len(secret) >= _MIN_SECRET_LENGTH:
-            text = text.replace(secret, "***")
-    return text
 
 
 def _source(explicit: str | None) -> str:
@@ -84,7 +57,7 @@ def sqlite_path(uri: str) -> Path | None:
 
 def _health_url(uri: str) -> str:
     # The health probe needs no credentials; urllib would not accept them in the URL anyway.
-    bare = _USERINFO.sub(r"\1", uri)
+    bare = without_credentials(uri)
     return f"{bare.rstrip('/')}/health"
 
 

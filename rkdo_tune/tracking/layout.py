@@ -48,6 +48,9 @@ STATUS_STOPPED = "stopped"
 
 # --- params and metrics -------------------------------------------------------------------
 CONFIG_PARAM_PREFIX = "config."  # trial runs: the first seed's TrialConfig minus `seed`
+BASE_PARAM_PREFIX = "base."  # sweep run: the space's base TrialConfig values
+SPEC_PARAM_PREFIX = "parameters."  # sweep run: each searched parameter's spec, as JSON
+PARAM_SEEDS = "repeats.seeds"  # sweep run: the repeat seeds, comma list
 BEST_METRIC_PREFIX = "best/"  # sweep run: the best trial's eval/* and diag/* means
 METRIC_FAILED = "diag/failed"  # trial runs: 1 when the trial raised, else 0
 STD_SUFFIX = "_std"  # trial runs: std over seeds next to each mean
@@ -58,3 +61,4 @@ ARTIFACT_RESOLVED_SPACE = "space/space.yaml"
 ARTIFACT_LEADERBOARD = "sweep/leaderboard.json"
 ARTIFACT_LOSS_CURVE = "plots/loss_curve.png"  # seed runs
 ARTIFACT_HISTORY = "metrics/history.json"  # seed runs
+ARTIFACT_REPORT_DIR = "report"  # sweep run: the folder `rkdo-tune report` wrote

@@ -1,9 +1,9 @@
 """Reads one sweep out of MLflow into plain pandas tables, for `rkdo-tune report`.
 
-Layout read (written by rkdo_tune.tracking): a parent run per sweep
-(`rkdo.role=sweep`), a child run per trial (`rkdo.role=trial`) and a child
-of that per seed (`rkdo.role=seed`). Params come back as strings, so each is
-parsed by its TrialConfig field type.
+Layout read (written by rkdo_tune.tracking, every name from `layout`): a parent
+run per sweep (role sweep), a child run per trial (role trial) and a child of
+that per seed (role seed). Params come back as strings, so each is parsed by
+its TrialConfig field type.
 """
 
 from __future__ import annotations
@@ -11,11 +11,10 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 from mlflow import MlflowClient
@@ -25,13 +24,17 @@ from mlflow.exceptions import MlflowException
 from rkdo_tune import metrics as m
 from rkdo_tune.config import FIELDS, field_kind
 from rkdo_tune.errors import UsageError
+from rkdo_tune.tracking import layout as lay
+from rkdo_tune.tracking._client import ENDED_BADLY, NEWEST_FIRST, search_runs
 from rkdo_tune.tracking._uri import check_reachable, resolve_tracking_uri, sqlite_path
 
-ROLE_TAG = "rkdo.role"
-PARENT_TAG = "mlflow.parentRunId"
 HEALTH_TIMEOUT_S = 5.0
 HISTORY_WORKERS = 8
-PAGE_SIZE = 1000
+
+# A param parsed back from its MLflow string.
+ParamValue = bool | int | float | str | None
+# A searched parameter's spec as the sweep run logged it (type, low, high, choices, when, ...).
+ParameterSpec = dict[str, ParamValue | list[ParamValue] | dict[str, list[ParamValue]]]
 
 
 @dataclass(frozen=True)
@@ -46,8 +49,8 @@ class SweepInfo:
     metric: str
     mode: str
     best_trial_id: str
-    parameter_specs: dict[str, dict[str, Any]] = field(default_factory=dict)
-    base: dict[str, Any] = field(default_factory=dict)
+    parameter_specs: dict[str, ParameterSpec] = field(default_factory=dict)
+    base: dict[str, ParamValue] = field(default_factory=dict)
     seeds: tuple[int, ...] = ()
 
 
@@ -65,7 +68,7 @@ class SweepRuns:
     info: SweepInfo
     seeds: pd.DataFrame
     history: pd.DataFrame
-    trial_params: dict[str, dict[str, Any]]
+    trial_params: dict[str, dict[str, ParamValue]]
     trial_status: dict[str, str]
 
 
@@ -86,38 +89,21 @@ def connect(uri: str) -> MlflowClient:
     return MlflowClient(tracking_uri=uri)
 
 
-def _pages(
-    client: MlflowClient, experiment_id: str, filter_string: str, **kw: Any
-) -> Iterator[Run]:
-    token = None
-    while True:
-        page = client.search_runs(
-            [experiment_id], filter_string, max_results=PAGE_SIZE, page_token=token, **kw
-        )
-        yield from page
-        token = page.token
-        if not token:
-            return
-
-
 def find_sweeps(
     client: MlflowClient, *, experiment: str | None, sweep: str | None
 ) -> list[SweepInfo]:
     """Sweep parents, newest first: the one `sweep` run id, or every sweep of `experiment`."""
     if sweep:
         run = _get_run(client, sweep)
-        role = run.data.tags.get(ROLE_TAG)
-        if role != "sweep":
-            raise UsageError(f"--sweep: run {sweep} is not a sweep parent ({ROLE_TAG}={role})")
+        role = run.data.tags.get(lay.TAG_ROLE)
+        if role != lay.ROLE_SWEEP:
+            raise UsageError(f"--sweep: run {sweep} is not a sweep parent ({lay.TAG_ROLE}={role})")
         return [_sweep_info(client, run)]
     found = client.get_experiment_by_name(experiment)
     if found is None:
         raise UsageError(f"--experiment: no MLflow experiment named '{experiment}'")
-    parents = _pages(
-        client,
-        found.experiment_id,
-        f"tags.`{ROLE_TAG}` = 'sweep'",
-        order_by=["attributes.start_time DESC"],
+    parents = search_runs(
+        client, found.experiment_id, tags={lay.TAG_ROLE: lay.ROLE_SWEEP}, order_by=NEWEST_FIRST
     )
     infos = [_sweep_info(client, run, experiment_name=found.name) for run in parents]
     if not infos:
@@ -136,34 +122,31 @@ def _get_run(client: MlflowClient, run_id: str) -> Run:
 
 def _sweep_info(client: MlflowClient, run: Run, *, experiment_name: str | None = None) -> SweepInfo:
     tags, params = run.data.tags, run.data.params
-    metric = tags.get("rkdo.metric") or m.EVAL_LINEAR_ACC
-    specs = {
-        key.removeprefix("parameters."): _parse_spec(value)
-        for key, value in params.items()
-        if key.startswith("parameters.")
-    }
-    base = {
-        key.removeprefix("base."): parse_param(key.removeprefix("base."), value)
-        for key, value in params.items()
-        if key.startswith("base.")
-    }
+    metric = tags.get(lay.TAG_METRIC) or m.EVAL_LINEAR_ACC
+    specs = {k: _parse_spec(text) for k, text in _under(params, lay.SPEC_PARAM_PREFIX).items()}
+    base = {k: parse_param(k, text) for k, text in _under(params, lay.BASE_PARAM_PREFIX).items()}
     name = experiment_name or client.get_experiment(run.info.experiment_id).name
     return SweepInfo(
         run_id=run.info.run_id,
         experiment_id=run.info.experiment_id,
         experiment_name=name,
-        sweep_name=tags.get("rkdo.sweep_name") or run.info.run_name or run.info.run_id,
-        space_name=tags.get("rkdo.space_name", name),
+        sweep_name=tags.get(lay.TAG_SWEEP_NAME) or run.info.run_name or run.info.run_id,
+        space_name=tags.get(lay.TAG_SPACE_NAME, name),
         metric=metric,
-        mode=tags.get("rkdo.mode") or m.MODE_OF.get(metric, "max"),
-        best_trial_id=tags.get("rkdo.best_trial_id", ""),
+        mode=tags.get(lay.TAG_MODE) or m.MODE_OF.get(metric, "max"),
+        best_trial_id=tags.get(lay.TAG_BEST_TRIAL_ID, ""),
         parameter_specs=specs,
         base=base,
-        seeds=tuple(int(s) for s in re.findall(r"-?\d+", params.get("repeats.seeds", ""))),
+        seeds=tuple(int(s) for s in re.findall(r"-?\d+", params.get(lay.PARAM_SEEDS, ""))),
     )
 
 
-def _parse_spec(text: str) -> dict[str, Any]:
+def _under(params: Mapping[str, str], prefix: str) -> dict[str, str]:
+    """The params whose key starts with `prefix`, keyed by the rest of the key."""
+    return {key.removeprefix(prefix): v for key, v in params.items() if key.startswith(prefix)}
+
+
+def _parse_spec(text: str) -> ParameterSpec:
     try:
         spec = json.loads(text)
     except json.JSONDecodeError:
@@ -171,7 +154,7 @@ def _parse_spec(text: str) -> dict[str, Any]:
     return spec if isinstance(spec, dict) else {}
 
 
-def parse_param(name: str, text: str) -> Any:
+def parse_param(name: str, text: str) -> ParamValue:
     """An MLflow param string back to its value: typed by the config field when there is one."""
     if text == "None":
         return None
@@ -192,20 +175,21 @@ def load_sweep(
     client: MlflowClient, info: SweepInfo, *, history_keys: tuple[str, ...]
 ) -> SweepRuns:
     """Every trial and seed run of one sweep, with the step histories of `history_keys`."""
-    trials = list(_pages(client, info.experiment_id, f"tags.`{PARENT_TAG}` = '{info.run_id}'"))
-    trials = _latest_of_each(
-        [run for run in trials if run.data.tags.get(ROLE_TAG) == "trial"], key=_trial_id
-    )
+    children = {lay.TAG_PARENT: info.run_id, lay.TAG_ROLE: lay.ROLE_TRIAL}
+    trials = search_runs(client, info.experiment_id, tags=children, order_by=NEWEST_FIRST)
+    trials = _latest_of_each(trials, key=_trial_id)
     trial_of_run = {run.info.run_id: _trial_id(run) for run in trials}
-    seed_runs = _latest_of_each(
-        [
-            run
-            for run in _pages(client, info.experiment_id, f"tags.`{ROLE_TAG}` = 'seed'")
-            if run.data.tags.get(PARENT_TAG) in trial_of_run
-        ],
-        key=lambda run: (trial_of_run[run.data.tags[PARENT_TAG]], run.data.tags.get("seed")),
+    every_seed = search_runs(
+        client, info.experiment_id, tags={lay.TAG_ROLE: lay.ROLE_SEED}, order_by=NEWEST_FIRST
     )
-    rows = [_seed_row(run, trial_of_run[run.data.tags[PARENT_TAG]]) for run in seed_runs]
+    seed_runs = _latest_of_each(
+        [run for run in every_seed if run.data.tags.get(lay.TAG_PARENT) in trial_of_run],
+        key=lambda run: (
+            trial_of_run[run.data.tags[lay.TAG_PARENT]],
+            run.data.tags.get(lay.TAG_SEED),
+        ),
+    )
+    rows = [_seed_row(run, trial_of_run[run.data.tags[lay.TAG_PARENT]]) for run in seed_runs]
     seeds = pd.DataFrame(rows)
     if not seeds.empty:
         seeds = seeds.sort_values(["trial_id", "seed"], ignore_index=True)
@@ -214,17 +198,17 @@ def load_sweep(
         _trial_id(run): {
             key: parse_param(key, value)
             for key, value in run.data.params.items()
-            if not key.startswith("config.")
+            if not key.startswith(lay.CONFIG_PARAM_PREFIX)
         }
         for run in trials
     }
-    trial_status = {_trial_id(run): run.data.tags.get("rkdo.status", "") for run in trials}
+    trial_status = {_trial_id(run): run.data.tags.get(lay.TAG_STATUS, "") for run in trials}
     return SweepRuns(info, seeds, history, trial_params, trial_status)
 
 
-def _latest_of_each(runs: list[Run], *, key: Callable[[Run], Any]) -> list[Run]:
+def _latest_of_each(runs: list[Run], *, key: Callable[[Run], Hashable]) -> list[Run]:
     """One run per key: a resumed trial leaves its interrupted run (KILLED/FAILED) behind."""
-    chosen: dict[Any, Run] = {}
+    chosen: dict[Hashable, Run] = {}
     for run in runs:
         held = chosen.get(key(run))
         if held is None or _preference(run) > _preference(held):
@@ -234,23 +218,24 @@ def _latest_of_each(runs: list[Run], *, key: Callable[[Run], Any]) -> list[Run]:
 
 def _preference(run: Run) -> tuple[bool, int]:
     """Runs that did not end interrupted first, then the most recently started."""
-    return run.info.status not in ("KILLED", "FAILED"), run.info.start_time or 0
+    return run.info.status not in ENDED_BADLY, run.info.start_time or 0
 
 
 def _trial_id(run: Run) -> str:
-    return run.data.tags.get("trial_id") or run.info.run_name or run.info.run_id
+    return run.data.tags.get(lay.TAG_TRIAL_ID) or run.info.run_name or run.info.run_id
 
 
-def _seed_row(run: Run, trial_id: str) -> dict[str, Any]:
+def _seed_row(run: Run, trial_id: str) -> dict[str, ParamValue]:
+    """Columns run_id, trial_id, the TrialConfig params, seed, status, then the final metrics."""
     params = {key: parse_param(key, value) for key, value in run.data.params.items()}
     tags = run.data.tags
-    seed = params.get("seed", tags.get("seed"))
+    seed = params.get("seed", tags.get(lay.TAG_SEED))  # the TrialConfig field, else the tag
     return {
         "run_id": run.info.run_id,
         "trial_id": trial_id,
         **params,
         "seed": int(seed) if seed is not None else -1,
-        "status": tags.get("rkdo.status", run.info.status.lower()),
+        "status": tags.get(lay.TAG_STATUS, run.info.status.lower()),
         **run.data.metrics,
     }
 
@@ -270,5 +255,5 @@ def _histories(client: MlflowClient, run_ids: list[str], keys: tuple[str, ...]) 
 
 def log_report(client: MlflowClient, *, run_id: str, directory: Path) -> str:
     """Upload the report folder to the parent run under `report/`; returns its artifact URI."""
-    client.log_artifacts(run_id, str(directory), artifact_path="report")
-    return f"{client.get_run(run_id).info.artifact_uri}/report"
+    client.log_artifacts(run_id, str(directory), artifact_path=lay.ARTIFACT_REPORT_DIR)
+    return f"{client.get_run(run_id).info.artifact_uri}/{lay.ARTIFACT_REPORT_DIR}"

@@ -7,7 +7,7 @@ import sys
 
 DRIVER_MODULES = (
     "rkdo_tune.cli",
-    "rkdo_tune.sweep.launch",
+    "rkdo_tune.app",
     "rkdo_tune.sweep.runner",
     "rkdo_tune.sweep.progress",
     "rkdo_tune.tracking._tracker",

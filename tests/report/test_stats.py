@@ -10,7 +10,8 @@ import pytest
 from scipy import stats
 
 from rkdo_tune import metrics as m
-from rkdo_tune.report import _stats
+from rkdo_tune.config import FIELDS, SCOPES
+from rkdo_tune.report import _pairs, _stats, _targets
 
 ACC = m.EVAL_LINEAR_ACC
 
@@ -52,7 +53,7 @@ def test_leaderboard_mean_std_and_ranking():
         seed_rows("b", "icon", [0.5, 0.7, 0.9]),
         seed_rows("c", "rkdo", [math.nan, math.nan]),
     )
-    board = _stats.leaderboard(seeds, metric=ACC, mode="max", params=["alpha"], metrics=[ACC])
+    board = _stats.leaderboard_frame(seeds, metric=ACC, mode="max", params=["alpha"], metrics=[ACC])
     assert list(board["trial_id"]) == ["b", "a", "c"]  # NaN ranks last
     row = board.set_index("trial_id")
     assert row.at["a", f"{ACC} mean"] == pytest.approx(0.2)
@@ -62,14 +63,14 @@ def test_leaderboard_mean_std_and_ranking():
     assert row.at["a", "alpha"] == 0.3
     assert pd.isna(row.at["b", "alpha"])  # alpha does not apply to I-Con
     assert list(board["rank"]) == [1, 2, 3]
-    board_min = _stats.leaderboard(seeds, metric=ACC, mode="min", params=[], metrics=[])
+    board_min = _stats.leaderboard_frame(seeds, metric=ACC, mode="min", params=[], metrics=[])
     assert list(board_min["trial_id"]) == ["a", "b", "c"]
 
 
 def test_default_target_is_90_percent_of_the_best_mean():
     board = pd.DataFrame({f"{ACC} mean": [0.4, 0.6, math.nan]})
-    assert _stats.default_target(board, metric=ACC, mode="max") == pytest.approx(0.54)
-    assert _stats.default_target(board, metric=ACC, mode="min") == pytest.approx(0.44)
+    assert _targets.default_target(board, metric=ACC, mode="max") == pytest.approx(0.54)
+    assert _targets.default_target(board, metric=ACC, mode="min") == pytest.approx(0.44)
 
 
 def test_paired_test_is_scipys_and_pairs_by_seed_whatever_the_row_order():
@@ -78,7 +79,7 @@ def test_paired_test_is_scipys_and_pairs_by_seed_whatever_the_row_order():
     seeds = frame(seed_rows("r", "rkdo", rkdo), seed_rows("i", "icon", icon))
     shuffled = seeds.sample(frac=1.0, random_state=3).reset_index(drop=True)
     assert list(shuffled["seed"]) != sorted(shuffled["seed"])
-    table = _stats.matched_comparison(shuffled, [("r", "i")], metrics=[ACC])
+    table = _pairs.matched_comparison(shuffled, [("r", "i")], metrics=[ACC])
     row = table.iloc[0]
     diff = np.array(rkdo) - np.array(icon)
     assert row["p_value"] == pytest.approx(stats.ttest_rel(rkdo, icon).pvalue, rel=1e-12)
@@ -95,9 +96,9 @@ def test_pairs_drop_missing_seeds_and_non_finite_values():
         seed_rows("r", "rkdo", [0.3, math.nan, 0.5, 0.6]),
         seed_rows("i", "icon", [0.2, 0.3, 0.4]),
     )
-    joined = _stats.paired_values(seeds, rkdo_trial="r", icon_trial="i", metric=ACC)
+    joined = _pairs.paired_values(seeds, rkdo_trial="r", icon_trial="i", metric=ACC)
     assert list(joined["seed"]) == [1, 3]  # seed 2 is NaN for RKDO, seed 4 has no I-Con run
-    assert _stats.paired_test(np.array([0.1]), np.array([0.2])) == (
+    assert _pairs.paired_test(np.array([0.1]), np.array([0.2])) == (
         pytest.approx(math.nan, nan_ok=True),
         pytest.approx(math.nan, nan_ok=True),
     )
@@ -112,7 +113,7 @@ def test_matching_ignores_objective_knobs_but_not_shared_settings():
         seed_rows("i_e8", "icon", [0.1], tau=0.5, epochs=8),
         seed_rows("i_stop", "icon", [0.1], tau=0.5, status="stopped"),
     )
-    assert _stats.matched_trial_pairs(seeds) == [("r_t3", "i_t3"), ("r_t5", "i_t5")]
+    assert _pairs.matched_trial_pairs(seeds) == [("r_t3", "i_t3"), ("r_t5", "i_t5")]
 
 
 def test_beta_matters_for_matching_once_tau_cools_over_training():
@@ -120,7 +121,7 @@ def test_beta_matters_for_matching_once_tau_cools_over_training():
         seed_rows("r", "rkdo", [0.1], beta=0.3, tau_schedule="linear"),
         seed_rows("i", "icon", [0.1], beta=0.1, tau_schedule="linear"),
     )
-    assert _stats.matched_trial_pairs(seeds) == []
+    assert _pairs.matched_trial_pairs(seeds) == []
     assert _stats.param_applies("icon", "beta", tau_schedule="linear")
     assert not _stats.param_applies("icon", "beta", tau_schedule="level")
 
@@ -144,7 +145,7 @@ def test_compute_to_target_on_synthetic_histories():
         + history_rows("i-0", [20, 40, 60], [0.3, 0.5, 0.6])
         + history_rows("i-1", [20, 40, 60], [0.2, 0.4, 0.6])
     )
-    reached = _stats.target_reached(seeds, history, metric=ACC, target=0.5, mode="max")
+    reached = _targets.target_reached(seeds, history, metric=ACC, target=0.5, mode="max")
     by_run = reached.set_index(["trial_id", "seed"])
     assert by_run.at[("r", 1), "step"] == 30 and by_run.at[("r", 1), "epoch"] == 3
     assert by_run.at[("r", 2), "step"] == 10 and by_run.at[("r", 2), "epoch"] == 1
@@ -152,13 +153,13 @@ def test_compute_to_target_on_synthetic_histories():
     # No steps_per_epoch: the first eval (step 20) closes epoch eval_every=2, so 10 per epoch.
     assert by_run.at[("i", 1), "epoch"] == 4 and by_run.at[("i", 2), "epoch"] == 6
 
-    by_trial = _stats.compute_to_target_by_trial(reached).set_index("trial_id")
+    by_trial = _targets.compute_to_target_by_trial(reached).set_index("trial_id")
     assert by_trial.at["r", "reached"] == pytest.approx(2 / 3)
     assert by_trial.at["r", "mean_steps"] == pytest.approx(20)
     assert by_trial.at["i", "mean_steps"] == pytest.approx(50)
 
-    summary = _stats.compute_to_target_by_objective(reached)
-    ratio = summary[summary["objective"] == _stats.RATIO_LABEL].set_index("scope")
+    summary = _targets.compute_to_target_by_objective(reached)
+    ratio = summary[summary["objective"] == _targets.RATIO_LABEL].set_index("scope")
     assert ratio.at["best", "mean_steps"] == pytest.approx(20 / 50)
     assert ratio.at["best", "mean_epochs"] == pytest.approx(2 / 5)
     assert ratio.at["best", "saving_pct"] == pytest.approx(60.0)
@@ -167,14 +168,14 @@ def test_compute_to_target_on_synthetic_histories():
 def test_compute_to_target_min_mode_reaches_downward():
     seeds = frame(seed_rows("r", "rkdo", [1.0]))
     history = pd.DataFrame(history_rows("r-0", [10, 20, 30], [2.0, 1.4, 1.0]))
-    reached = _stats.target_reached(seeds, history, metric=ACC, target=1.5, mode="min")
+    reached = _targets.target_reached(seeds, history, metric=ACC, target=1.5, mode="min")
     assert reached["step"].tolist() == [20]
 
 
 def test_loss_improvement_is_the_papers_table_1_measure():
     # CIFAR-10, 10 epochs in the paper: RKDO 1.6200 vs I-Con 2.3127.
-    assert _stats.loss_improvement_pct(icon=2.3127, rkdo=1.6200) == pytest.approx(29.952, abs=1e-3)
-    assert _stats.loss_improvement_pct(icon=1.0, rkdo=1.5) == pytest.approx(-50.0)
+    assert _pairs.loss_improvement_pct(icon=2.3127, rkdo=1.6200) == pytest.approx(29.952, abs=1e-3)
+    assert _pairs.loss_improvement_pct(icon=1.0, rkdo=1.5) == pytest.approx(-50.0)
 
 
 def test_paper_claims_puts_loss_beside_yardstick_and_probe():
@@ -188,7 +189,7 @@ def test_paper_claims_puts_loss_beside_yardstick_and_probe():
         rows("r", "rkdo", [1.0, 2.0], [3.0, 3.2], [0.30, 0.40]),
         rows("i", "icon", [3.0, 3.0], [2.9, 3.1], [0.40, 0.50]),
     )
-    claims = _stats.paper_claims(seeds, [("r", "i")]).iloc[0]
+    claims = _pairs.paper_claims(seeds, [("r", "i")]).iloc[0]
     assert claims["loss_improvement_pct"] == pytest.approx(100 * (3.0 - 1.5) / 3.0)
     assert claims["yardstick_improvement_pct"] == pytest.approx(100 * (3.0 - 3.1) / 3.0)
     assert claims["probe_diff"] == pytest.approx(0.35 - 0.45)
@@ -201,9 +202,36 @@ def test_best_trial_per_objective_and_metric_by_param():
         seed_rows("b", "rkdo", [0.5, 0.7], alpha=0.7),
         seed_rows("c", "icon", [0.4, 0.4]),
     )
-    board = _stats.leaderboard(seeds, metric=ACC, mode="max", params=[], metrics=[])
+    board = _stats.leaderboard_frame(seeds, metric=ACC, mode="max", params=[], metrics=[])
     assert _stats.best_trial_per_objective(board) == [("b", "c")]
     table = _stats.metric_by_param(seeds[seeds["objective"] == "rkdo"], param="alpha", metric=ACC)
     assert table["value"].tolist() == [0.3, 0.7]
     assert table["mean"].tolist() == pytest.approx([0.2, 0.6])
     assert _stats.varying(seeds, ["alpha", "tau"]) == ["alpha"]
+
+
+def test_every_config_field_has_a_scope_and_the_objective_lists_come_from_it():
+    unclassified = [name for name, f in FIELDS.items() if f.metadata.get("scope") not in SCOPES]
+    assert unclassified == []
+    # The lists as they were written by hand before the fields carried their scope.
+    assert set(_stats.RKDO_ONLY) == {
+        "alpha",
+        "depth",
+        "detach_target",
+        "recursion",
+        "temporal_anchors",
+        "alpha_schedule",
+        "alpha_min",
+        "alpha_decay_factor",
+        "alpha_step_every",
+        "alpha_patience",
+    }
+    assert set(_stats.ICON_ONLY) == {"debias", "kernel", "student_df"}
+    assert set(_stats.BOOKKEEPING) == {
+        "seed",
+        "objective",
+        "data_dir",
+        "download",
+        "log_every",
+        "target_metric_value",
+    }
