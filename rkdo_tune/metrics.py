@@ -93,3 +93,55 @@ MODE_OF = {
     TRAIN_EPOCH_LOSS: "min",
 }
 SEARCHABLE_METRICS = tuple(MODE_OF)
+
+# How a person reads each objective-free metric, in tables and verdict sentences. The
+# yardstick is InfoNCE at tau 0.5: I-Con's own family, so its label says so.
+LABEL_OF = {
+    EVAL_LINEAR_ACC: "linear probe",
+    EVAL_KNN_ACC: "kNN accuracy",
+    EVAL_NMI: "NMI",
+    EVAL_ARI: "ARI",
+    EVAL_NEIGHBORHOOD_ACC: "neighbourhood accuracy",
+    EVAL_YARDSTICK_LOSS: "yardstick loss (InfoNCE τ 0.5, I-Con's family)",
+    TRAIN_EPOCH_LOSS: "raw training loss",
+}
+# The measures a verdict compares: none of them is either arm's training objective.
+VERDICT_METRICS = (
+    EVAL_LINEAR_ACC,
+    EVAL_KNN_ACC,
+    EVAL_NMI,
+    EVAL_ARI,
+    EVAL_NEIGHBORHOOD_ACC,
+    EVAL_YARDSTICK_LOSS,
+)
+
+# What a NaN or inf seed value does to a mean over seeds; see `mean_over_seeds`.
+NonFinite = Literal["propagate", "omit"]
+NON_FINITE_RULES: tuple[NonFinite, ...] = ("propagate", "omit")
+
+
+def mean_over_seeds(values: ArrayLike, *, non_finite: NonFinite) -> tuple[float, float]:
+    """Mean and sample std (ddof=1) of one metric over a trial's seeds, `values` shape (seeds,).
+
+    One value gives std 0.0, none gives (NaN, NaN). A NaN or inf value (a seed that
+    diverged or never got there) is handled as the caller says, because the two
+    readers of this mean ask different questions:
+
+    - "propagate": the result is (NaN, NaN). The sweep ranks and schedules trials on
+      it, and a configuration that diverges on one seed must not win on the others.
+    - "omit": the value is dropped and the finite ones averaged. The report says
+      what the seed runs reached, with their count and status shown beside it.
+    """
+    import numpy as np  # here, not at the top: the CLI imports this module at start-up
+
+    if non_finite not in NON_FINITE_RULES:
+        raise ValueError(f"non_finite must be one of {NON_FINITE_RULES}, got {non_finite!r}")
+    array = np.asarray(values, dtype=float)
+    finite = np.isfinite(array)
+    if non_finite == "omit":
+        array = array[finite]
+    elif not finite.all():
+        return math.nan, math.nan
+    if array.size == 0:
+        return math.nan, math.nan
+    return float(array.mean()), float(array.std(ddof=1)) if array.size > 1 else 0.0

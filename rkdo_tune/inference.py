@@ -1,0 +1,202 @@
+"""Statistics for comparing configurations over matched seeds: pure functions, no I/O.
+
+One definition each, used by the sweep's closing table, the sweep run's tags and
+the report alike:
+- **best**: the highest (mode "max") or lowest final seed-mean of the metric; a
+  tie is broken by the earlier trial (smaller trial id: Tune numbers its trials
+  in creation order, so this is also Optuna's order and MLflow's start-time order);
+- **confidence interval** of a mean: Student's t over the seeds (95% by default);
+- **paired comparison**: two arms' values on the same seeds, as the difference
+  a - b, its t-based CI and paired-t p-value (`scipy.stats.ttest_rel`), with a
+  Wilcoxon signed-rank p only from `MIN_WILCOXON_PAIRS` pairs on (below that its
+  smallest possible two-sided p is over 0.05, so it can never reject);
+- **Holm's step-down adjustment** over one family of tests. Each family is
+  named where it is built, and its size is printed beside its results.
+
+Nothing here needs more than 3 pairs to run; with fewer, p-values are NaN and
+callers say "too few seeds" instead of printing them.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+CONFIDENCE = 0.95
+ALPHA_LEVEL = 0.05  # the family-wise error rate every Holm family is held to
+MIN_TEST_PAIRS = 3  # below this a paired test has one or no degree of freedom to speak of
+MIN_WILCOXON_PAIRS = 6  # smallest n whose exact two-sided Wilcoxon p can fall below 0.05
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A mean with its confidence interval; lo/hi are NaN with fewer than two values."""
+
+    mean: float
+    lo: float
+    hi: float
+    n: int
+
+    @property
+    def half_width(self) -> float:
+        return (self.hi - self.lo) / 2
+
+
+@dataclass(frozen=True)
+class PairedComparison:
+    """a - b over matched seeds: the mean difference, its CI and the tests' p-values."""
+
+    delta: float
+    lo: float
+    hi: float
+    n: int
+    p_t: float
+    p_wilcoxon: float  # NaN below MIN_WILCOXON_PAIRS pairs
+
+    @property
+    def testable(self) -> bool:
+        return self.n >= MIN_TEST_PAIRS and math.isfinite(self.p_t)
+
+
+def finite(values: Sequence[float]) -> np.ndarray:
+    """The finite values, as a float array."""
+    array = np.asarray(values, dtype=float)
+    return array[np.isfinite(array)]
+
+
+def mean_ci(values: Sequence[float], *, confidence: float = CONFIDENCE) -> Interval:
+    """Mean of the finite values with a t-based CI over them (NaN bounds for n < 2)."""
+    array = finite(values)
+    if array.size == 0:
+        return Interval(math.nan, math.nan, math.nan, 0)
+    mean = float(array.mean())
+    if array.size < 2:
+        return Interval(mean, math.nan, math.nan, 1)
+    from scipy import stats
+
+    ci = stats.ttest_1samp(array, popmean=0.0).confidence_interval(confidence_level=confidence)
+    return Interval(mean, float(ci.low), float(ci.high), int(array.size))
+
+
+def paired(
+    a: Sequence[float], b: Sequence[float], *, confidence: float = CONFIDENCE
+) -> PairedComparison:
+    """Compare a and b, matched by position (the same seed); pairs with a NaN are dropped."""
+    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    keep = np.isfinite(x) & np.isfinite(y)
+    x, y = x[keep], y[keep]
+    n = int(x.size)
+    if n == 0:
+        return PairedComparison(math.nan, math.nan, math.nan, 0, math.nan, math.nan)
+    delta = float((x - y).mean())
+    if n < 2:
+        return PairedComparison(delta, math.nan, math.nan, n, math.nan, math.nan)
+    from scipy import stats
+
+    with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)  # near-constant differences
+        test = stats.ttest_rel(x, y)
+    ci = test.confidence_interval(confidence_level=confidence)
+    p_t = float(test.pvalue)
+    if np.all(x == y):  # identical arms: scipy's 0/0 is "no difference at all"
+        p_t = 1.0
+    p_t = p_t if n >= MIN_TEST_PAIRS else math.nan
+    p_w = math.nan
+    if n >= MIN_WILCOXON_PAIRS:
+        p_w = 1.0 if np.all(x == y) else float(stats.wilcoxon(x, y).pvalue)
+    return PairedComparison(delta, float(ci.low), float(ci.high), n, p_t, p_w)
+
+
+def holm(pvalues: Sequence[float]) -> list[float]:
+    """Holm's step-down adjusted p-values, in the input order; NaN stays NaN, not counted.
+
+    Sort the m finite p ascending; the i-th (from 0) gets (m - i) * p, made
+    non-decreasing along the order and capped at 1.
+    """
+    values = [float(p) for p in pvalues]
+    order = sorted((p, i) for i, p in enumerate(values) if math.isfinite(p))
+    m = len(order)
+    adjusted = [math.nan] * len(values)
+    running = 0.0
+    for rank, (p, index) in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p))
+        adjusted[index] = running
+    return adjusted
+
+
+def family_size(pvalues: Sequence[float]) -> int:
+    """How many tests a Holm family holds (its finite p-values)."""
+    return sum(math.isfinite(float(p)) for p in pvalues)
+
+
+def best_index(means: Sequence[float], trial_ids: Sequence[str], *, mode: str) -> int | None:
+    """Index of the best finite mean; ties go to the smaller trial id. None if none is finite."""
+    sign = -1.0 if mode == "max" else 1.0
+    candidates = [
+        (sign * float(mean), str(trial_id), i)
+        for i, (mean, trial_id) in enumerate(zip(means, trial_ids, strict=True))
+        if math.isfinite(float(mean))
+    ]
+    return min(candidates)[2] if candidates else None
+
+
+def rank_order(means: Sequence[float], trial_ids: Sequence[str], *, mode: str) -> list[int]:
+    """Indices best first under the one definition of best; non-finite means last."""
+    sign = -1.0 if mode == "max" else 1.0
+    return sorted(
+        range(len(means)),
+        key=lambda i: (
+            not math.isfinite(float(means[i])),
+            sign * float(means[i]) if math.isfinite(float(means[i])) else 0.0,
+            str(trial_ids[i]),
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class TieMark:
+    """One configuration against the best: paired test over shared seeds, Holm-adjusted."""
+
+    trial_id: str
+    comparison: PairedComparison | None  # None for the best itself
+    p_holm: float
+    tied: bool  # not distinguishable from the best at ALPHA_LEVEL (the best is tied with itself)
+
+
+def mark_ties(
+    per_seed: Mapping[str, Mapping[int, float]], *, best: str, alpha: float = ALPHA_LEVEL
+) -> list[TieMark]:
+    """Is each configuration distinguishable from `best`? One Holm family over the others.
+
+    `per_seed` maps trial id -> {seed: value}. Each comparison uses the seeds it
+    shares with the best. A configuration with too few shared seeds for a test
+    counts as tied: nothing shows that it differs.
+    """
+    reference = per_seed[best]
+    others = [trial_id for trial_id in per_seed if trial_id != best]
+    comparisons = []
+    for trial_id in others:
+        seeds = sorted(set(reference) & set(per_seed[trial_id]))
+        comparisons.append(
+            paired([reference[s] for s in seeds], [per_seed[trial_id][s] for s in seeds])
+        )
+    adjusted = holm([c.p_t for c in comparisons])
+    marks = [TieMark(best, None, math.nan, True)]
+    for trial_id, comparison, p in zip(others, comparisons, adjusted, strict=True):
+        tied = not (math.isfinite(p) and p < alpha)
+        marks.append(TieMark(trial_id, comparison, p, tied))
+    return marks
+
+
+def tie_sentence(marks: Sequence[TieMark], *, alpha: float = ALPHA_LEVEL) -> str:
+    """'8 of 10 configurations are statistically tied with the best at α = 0.05 (Holm, 9 tests)'."""
+    tied = sum(mark.tied for mark in marks)
+    tests = family_size([mark.p_holm for mark in marks])
+    return (
+        f"{tied} of {len(marks)} configurations are statistically tied with the best "
+        f"at α = {alpha:g} (paired t over shared seeds, Holm over {tests} tests)"
+    )
