@@ -27,7 +27,12 @@ from rkdo_tune.inference import (
 PerSeed = Mapping[str, Mapping[int, float]]
 
 FAMILY = "verdict"  # the Holm family: every metric of VERDICT_METRICS, one test each
-STAGE_CONFIRMATION, STAGE_SEARCH = "confirmation", "search"
+# The arms of a study: configurations the search proposed, and the I-Con control arm.
+ARM_SEARCH, ARM_BASELINE = "search", "baseline"
+ARMS = (ARM_SEARCH, ARM_BASELINE)
+# Its stages: the search (selection) and the re-run of the top configurations on fresh seeds.
+STAGE_SEARCH, STAGE_CONFIRMATION = "search", "confirmation"
+STAGES = (STAGE_SEARCH, STAGE_CONFIRMATION)
 PARAM_SYMBOLS = {"alpha": "α", "depth": "d", "tau": "τ0", "beta": "β", "alpha_schedule": "α sched"}
 
 
