@@ -53,6 +53,15 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+TEMPORAL_BANK_STREAM = 1  # own stream: the training generator runs alike for every objective
+
+
+def stream_seed(seed: int, stream: int) -> int:
+    """A seed for side stream `stream` of trial seed `seed`, independent of the training one."""
+    sequence = np.random.SeedSequence(seed % 2**64, spawn_key=(stream,))
+    return int(sequence.generate_state(1, dtype=np.uint64)[0])
+
+
 class Trainer:
     """One run of one config. Build it, then call `run()` once."""
 
@@ -361,9 +370,11 @@ class Trainer:
             return
         was_training = self.model.training
         self.model.eval()
+        seed = stream_seed(self.config.seed, TEMPORAL_BANK_STREAM)
+        generator = torch.Generator(device=self.device).manual_seed(seed)
         chunks = []
         for chunk in anchors.split(256):
-            _, view2 = two_views(self.data.train_images[chunk], self.augment_spec, self.generator)
+            _, view2 = two_views(self.data.train_images[chunk], self.augment_spec, generator)
             chunks.append(self.model(view2).float())
         self.objective.field.init_bank(torch.cat(chunks))
         self.model.train(was_training)
