@@ -218,6 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     device = resolve_device(args.device)
     payload: dict[str, Any] = {"machine": machine_info(device), "load_start": load_average()}
     payload["settings"] = vars(args)
+    payload["target_depth3_ratio"] = TARGET_DEPTH3_RATIO
     print(f"machine: {payload['machine']}")
     print(f"load average at start: {payload['load_start']}")
     payload["results"] = [measure_batch(batch, args) for batch in args.batches]
