@@ -11,9 +11,10 @@ import dataclasses
 import difflib
 import math
 import re
+import sys
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,8 @@ import yaml
 
 from rkdo_tune.errors import InvalidValue, UsageError, check_value
 from rkdo_tune.metrics import EVAL_METRICS
+from rkdo_tune.protocols import DEFAULT_PROTOCOL, FROM_PROTOCOL, PRESETS, PROTOCOLS
+from rkdo_tune.user_files import read_text_file
 
 OBJECTIVES = ("rkdo", "icon")
 DATASETS = ("digits", "synthetic", "cifar10", "cifar100", "stl10")
@@ -30,7 +33,7 @@ RECURSIONS = ("in_batch", "temporal")
 TAU_SCHEDULES = ("level", "linear", "cosine", "constant")
 ALPHA_SCHEDULES = ("constant", "linear", "cosine", "exponential", "step", "plateau")
 KERNELS = ("gaussian", "student_t")
-PROTOCOLS = ("paper", "full")
+KMEANS_K = ("labels", "classes")
 EVAL_FEATURES = ("embedding", "backbone")
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("fp32", "bf16")
@@ -54,7 +57,12 @@ def _opt(
 
 @dataclass(frozen=True)
 class TrialConfig:
-    """Everything one RKDO or I-Con training run needs. Defaults follow the reference code."""
+    """Everything one RKDO or I-Con training run needs. Defaults follow the reference code.
+
+    A field whose default is FROM_PROTOCOL and that is not given takes the value of
+    the `protocol`'s preset (protocols.py) for the dataset; a given value, None
+    included, always wins. `dataclasses.replace` passes every field, so it keeps them.
+    """
 
     objective: str = _opt("rkdo", "Training objective.", OBJECTIVES, scope=SCOPE_BOOKKEEPING)
     # Data
@@ -76,9 +84,9 @@ class TrialConfig:
     # Optimisation
     epochs: int = _opt(10, "Number of epochs.")
     steps_per_epoch: int | None = _opt(
-        None, "Optimiser steps per epoch; none = a full pass. 10 is the paper protocol."
+        FROM_PROTOCOL, "Optimiser steps per epoch; none = a full pass."
     )
-    batch_size: int = _opt(64, "Images per batch (each gives two views).")
+    batch_size: int = _opt(FROM_PROTOCOL, "Images per batch (each gives two views).")
     lr: float = _opt(1e-3, "Adam learning rate.")
     weight_decay: float = _opt(1e-5, "Adam weight decay.")
     # Temperature
@@ -118,9 +126,26 @@ class TrialConfig:
     debias: float = _opt(0.2, "I-Con debiasing weight toward uniform, in [0, 1].", scope=SCOPE_ICON)
     kernel: str = _opt("gaussian", "I-Con similarity kernel.", KERNELS, scope=SCOPE_ICON)
     student_df: float = _opt(1.0, "Degrees of freedom of the Student-t kernel.", scope=SCOPE_ICON)
+    kl_eps: float = _opt(
+        FROM_PROTOCOL,
+        "eps of the published code's KL, sum p*log((p+eps)/(q+eps))/B, and I-Con identity "
+        "(in-batch losses; temporal RKDO keeps the exact KL); 0 = the exact KL.",
+    )
     # Evaluation
     protocol: str = _opt(
-        "paper", "Evaluation protocol: paper (10 test batches) or full.", PROTOCOLS
+        DEFAULT_PROTOCOL,
+        "Preset of the fields marked [default: from --protocol]: paper (the code of the "
+        "published tables), paper_latest (its rewrite) or full.",
+        PROTOCOLS,
+    )
+    eval_batches: int | None = _opt(
+        FROM_PROTOCOL,
+        "Test batches scored, probes on an 80/20 split; none = probes on the train split.",
+    )
+    eval_batch_size: int = _opt(FROM_PROTOCOL, "Images per test batch (and encoding batch).")
+    kmeans_n_init: int = _opt(FROM_PROTOCOL, "KMeans (k-means++) initialisations.")
+    kmeans_k: str = _opt(
+        FROM_PROTOCOL, "KMeans k: the labels among the scored images, or the classes.", KMEANS_K
     )
     eval_features: str = _opt(
         "embedding",
@@ -157,6 +182,10 @@ class TrialConfig:
     debug_raise_at_step: int | None = _opt(None, "Debug: raise an error at this step.")
 
     def __post_init__(self) -> None:
+        check_choice("protocol", self.protocol)
+        for key, value in PRESETS[self.protocol].values(self.dataset).items():
+            if getattr(self, key) is FROM_PROTOCOL:  # not given: the protocol's value
+                object.__setattr__(self, key, value)
         _validate(self)
 
     def to_dict(self) -> dict[str, Any]:
@@ -182,10 +211,11 @@ def is_optional(name: str) -> bool:
 
 def suggest_key(key: str, valid: typing.Iterable[str]) -> str:
     """A ' (did you mean X?)' suffix for a misspelt key, or ''."""
-    close = difflib.get_close_matches(key, list(valid), n=1, cutoff=0.6)
+    close = difflib.get_close_matches(str(key), list(valid), n=1, cutoff=0.6)
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
+_LARGEST_FLOAT = int(sys.float_info.max)
 _EXPONENT_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
 
@@ -200,6 +230,8 @@ def coerce_value(name: str, value: Any, *, source: str) -> Any:
         return float(value)  # PyYAML (YAML 1.1) reads 1e-4 as a string; accept it as meant
     ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        if abs(value) > _LARGEST_FLOAT:  # float() would raise OverflowError
+            raise UsageError(f"{source}: key '{name}' has value {value!r}, too large for a float")
         return float(value)
     if not ok:
         raise UsageError(
@@ -234,11 +266,13 @@ def load_config_file(path: str | Path, overrides: dict[str, Any] | None = None) 
 
 
 def read_yaml(path: Path) -> Any:
-    """safe_load a YAML file; a syntax error becomes one line with its line number."""
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot read file ({exc.strerror})") from None
+    """safe_load a user's YAML file; any unreadable or malformed input becomes one line.
+
+    Reading refuses what is not a regular UTF-8 file of at most 1 MiB (`read_text_file`).
+    Tags such as `!!int abc` raise ValueError from PyYAML's constructors, and deep
+    nesting RecursionError: both are malformed input too.
+    """
+    text = read_text_file(path)
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -246,6 +280,10 @@ def read_yaml(path: Path) -> Any:
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise UsageError(f"{path}: malformed YAML{where}: {problem}") from None
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise UsageError(f"{path}: malformed YAML: {exc}") from None
+    except RecursionError:
+        raise UsageError(f"{path}: malformed YAML: nested too deeply") from None
 
 
 def parse_override(text: str, *, source: str = "--set") -> tuple[str, Any]:
@@ -282,6 +320,8 @@ _POSITIVE_INTS = (
     "log_every",
     "synthetic_size",
     "synthetic_samples",
+    "eval_batch_size",
+    "kmeans_n_init",
 )
 
 # The range rule of each numeric field, (test, rule). The objectives and schedules check
@@ -303,6 +343,15 @@ _RANGES: dict[str, tuple[Callable[[float], bool], str]] = {
     "slope_window": (lambda v: v >= 2, "a slope needs >= 2 steps"),
     "batch_size": (lambda v: v >= 2, "contrastive batches need >= 2"),
     "yardstick_batch": (lambda v: v >= 2, "it must be >= 2 (a contrastive batch)"),
+    "kl_eps": (lambda v: 0 <= v < math.inf, "it must be >= 0 and finite (0 = the exact KL)"),
+    "steps_per_epoch": (
+        lambda v: v is None or v >= 1,
+        "it must be >= 1 (or none for a full pass)",
+    ),
+    "eval_batches": (
+        lambda v: v is None or v >= 1,
+        "it must be >= 1 (or none for probes trained on the train split)",
+    ),
 }
 
 
@@ -329,11 +378,20 @@ def _validate(c: TrialConfig) -> None:
         check_range(key, getattr(c, key))
     if c.alpha_schedule != "constant":  # alpha_min is only read by an annealing schedule
         check_alpha_min(c.alpha_min, c.alpha)
-    if c.steps_per_epoch is not None:
-        rule = "it must be >= 1 (or none for a full pass)"
-        check_value(c.steps_per_epoch >= 1, "steps_per_epoch", c.steps_per_epoch, rule)
 
 
 def fields_in_scope(scope: str) -> tuple[str, ...]:
     """The TrialConfig field names whose `metadata["scope"]` is `scope`, in declaration order."""
     return tuple(name for name, f in FIELDS.items() if f.metadata["scope"] == scope)
+
+
+def shared_settings_key(values: Mapping[str, object]) -> tuple[tuple[str, str], ...]:
+    """The settings an RKDO and an I-Con run must share to be compared ("matched settings"):
+    every field but the objectives' own knobs and bookkeeping. Under the "level" tau
+    schedule beta cools tau across RKDO's recursion levels only, so it is left out too."""
+    skip = {name for name, f in FIELDS.items() if f.metadata["scope"] != SCOPE_SHARED}
+    if values.get("tau_schedule", "level") == "level":
+        skip.add("beta")
+    return tuple(
+        (name, repr(values[name])) for name in FIELDS if name in values and name not in skip
+    )

@@ -12,6 +12,7 @@ import click
 from tqdm import tqdm
 
 from rkdo_tune import metrics as m
+from rkdo_tune.protocols import PROTOCOL_VERSION
 from rkdo_tune.training.callbacks import TrainCallback, TrainResult
 
 MISSING = "n/a"  # how a NaN reads in every terminal table: train, sweep progress, leaderboard
@@ -105,6 +106,7 @@ def result_to_dict(result: TrainResult) -> dict[str, Any]:
         "epochs_completed": result.epochs_completed,
         "device": result.device,
         "wall_seconds": result.wall_seconds,
+        "protocol_version": PROTOCOL_VERSION,
         "config": result.config.to_dict(),
         "metrics": result.metrics,
         "history": result.history.to_dict(),

@@ -6,14 +6,38 @@ anything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import re
+
+MAX_MESSAGE_CHARS = 1000
+# What str.splitlines() or a terminal would break on or act upon: C0/C1 controls (tab aside),
+# the Unicode line and paragraph separators, and lone surrogates (undecodable file names).
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+
+
+def one_line(text: str) -> str:
+    """`text` with every line break and control character escaped, at most ~1000 characters.
+
+    Messages quote user input (keys, values, file names), which may hold any character.
+    """
+    text = _CONTROL.sub(
+        lambda m: m.group().encode("unicode_escape", "backslashreplace").decode(), text
+    )
+    if len(text) > MAX_MESSAGE_CHARS:
+        text = text[:MAX_MESSAGE_CHARS] + " ..."
+    return text
+
 
 class UsageError(Exception):
     """A user mistake: a bad flag, config value, file or missing dataset.
 
-    The message is one line and names the file, key and value involved.
+    The message is one line (enforced: see `one_line`) and names the file, key and
+    value involved.
     """
 
     exit_code = 2
+
+    def __init__(self, message: object = "", *args: object) -> None:
+        super().__init__(one_line(str(message)), *args)
 
 
 class DataNotFoundError(UsageError):

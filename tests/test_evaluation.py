@@ -4,6 +4,8 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from sklearn.cluster import KMeans
+from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 from torch import nn
 
 from rkdo_tune import evaluation, metrics
@@ -21,6 +23,7 @@ from rkdo_tune.evaluation import (
     yardstick_loss,
 )
 
+PAPER_KMEANS = {"kmeans_n_init": 1, "kmeans_k": "labels"}  # the reference's KMeans
 PROBE_KEYS = {
     metrics.EVAL_LINEAR_ACC,
     metrics.EVAL_KNN_ACC,
@@ -43,7 +46,7 @@ def gaussian_clusters(n: int, classes: int, dim: int, *, spread: float, seed: in
 
 def test_paper_scores_on_separated_clusters():
     x, y = gaussian_clusters(640, 10, 32, spread=10.0, seed=0)
-    scores = paper_protocol_scores(x, y, num_classes=10, knn_k=5, seed=42)
+    scores = paper_protocol_scores(x, y, num_classes=10, knn_k=5, seed=42, **PAPER_KMEANS)
     assert set(scores) == PROBE_KEYS
     for key in PROBE_KEYS:
         assert scores[key] > 0.97, key
@@ -53,7 +56,7 @@ def test_paper_scores_on_random_labels_are_chance():
     rng = np.random.default_rng(1)
     x = rng.normal(size=(640, 32))
     y = rng.integers(0, 10, size=640)
-    scores = paper_protocol_scores(x, y, num_classes=10, knn_k=5, seed=42)
+    scores = paper_protocol_scores(x, y, num_classes=10, knn_k=5, seed=42, **PAPER_KMEANS)
     assert scores[metrics.EVAL_LINEAR_ACC] < 0.25
     assert scores[metrics.EVAL_KNN_ACC] < 0.25
     assert scores[metrics.EVAL_NEIGHBORHOOD_ACC] < 0.15
@@ -63,26 +66,39 @@ def test_paper_scores_on_random_labels_are_chance():
 
 def test_full_scores_on_clusters_and_random_labels():
     x, y = gaussian_clusters(1300, 10, 16, spread=10.0, seed=2)
+    full_kmeans = {"kmeans_n_init": 10, "kmeans_k": "classes"}
     good = full_protocol_scores(
-        x[:1000], y[:1000], x[1000:], y[1000:], num_classes=10, knn_k=5, seed=0
+        x[:1000], y[:1000], x[1000:], y[1000:], num_classes=10, knn_k=5, seed=0, **full_kmeans
     )
     assert set(good) == PROBE_KEYS
     assert min(good.values()) > 0.97
     rng = np.random.default_rng(3)
     noise = rng.normal(size=(1300, 16))
     labels = rng.integers(0, 10, size=1300)
-    bad = full_protocol_scores(
-        noise[:1000], labels[:1000], noise[1000:], labels[1000:], num_classes=10, knn_k=5, seed=0
-    )
+    split = (noise[:1000], labels[:1000], noise[1000:], labels[1000:])
+    bad = full_protocol_scores(*split, num_classes=10, knn_k=5, seed=0, **full_kmeans)
     assert bad[metrics.EVAL_LINEAR_ACC] < 0.25
     assert bad[metrics.EVAL_KNN_ACC] < 0.25
     assert bad[metrics.EVAL_NMI] < 0.1
 
 
+@pytest.mark.parametrize(
+    ("kmeans", "k", "n_init"),
+    [(PAPER_KMEANS, 4, 1), ({"kmeans_n_init": 10, "kmeans_k": "classes"}, 10, 10)],
+)
+def test_kmeans_takes_the_protocols_k_and_initialisations(kmeans, k, n_init):
+    """4 of 10 classes present (a test subset): k is 4 by the labels, 10 by the classes."""
+    x, y = gaussian_clusters(704, 4, 8, spread=1.5, seed=7)
+    scores = paper_protocol_scores(x, y, num_classes=10, knn_k=5, seed=42, **kmeans)
+    assigned = KMeans(n_clusters=k, random_state=42, n_init=n_init).fit_predict(x)
+    assert scores[metrics.EVAL_NMI] == normalized_mutual_info_score(y, assigned)
+    assert scores[metrics.EVAL_ARI] == adjusted_rand_score(y, assigned)
+
+
 def test_nonfinite_features_give_nan_scores():
     x, y = gaussian_clusters(100, 4, 8, spread=5.0, seed=4)
     x[3, 2] = np.nan
-    scores = paper_protocol_scores(x, y, num_classes=4, knn_k=5, seed=0)
+    scores = paper_protocol_scores(x, y, num_classes=4, knn_k=5, seed=0, **PAPER_KMEANS)
     assert set(scores) == PROBE_KEYS and all(math.isnan(v) for v in scores.values())
 
 
@@ -165,14 +181,14 @@ def digits_spec():
     return augmentation_for("digits", image_size=8, channels=1)
 
 
-SMALL = {"batch_size": 16, "paper_batches": 3, "yardstick_batch": 32, "yardstick_batches": 2}
+SMALL = {"batch_size": 16, "yardstick_batch": 32, "yardstick_batches": 2}
 
 
-@pytest.mark.parametrize(("protocol", "features"), [("paper", "embedding"), ("full", "backbone")])
-def test_evaluate_all_keys_deterministic_and_restores_mode(protocol, features):
+@pytest.mark.parametrize(("eval_batches", "features"), [(3, "embedding"), (None, "backbone")])
+def test_evaluate_all_keys_deterministic_and_restores_mode(eval_batches, features):
     torch.manual_seed(0)
     model, data = TinyModel(), tiny_data()
-    settings = EvalSettings(protocol=protocol, features=features, **SMALL)
+    settings = EvalSettings(eval_batches=eval_batches, features=features, **SMALL)
     model.train()
     first = evaluate(model, data, settings=settings, augment_spec=digits_spec(), device="cpu")
     assert model.training
@@ -250,7 +266,14 @@ def test_yardstick_is_independent_of_trial_seed_and_matches_infonce():
 
 @pytest.mark.parametrize(
     ("key", "value"),
-    [("protocol", "tiny"), ("features", "logits"), ("knn_k", 0), ("yardstick_batch", 1)],
+    [
+        ("eval_batches", 0),
+        ("features", "logits"),
+        ("knn_k", 0),
+        ("yardstick_batch", 1),
+        ("kmeans_k", "some"),
+        ("kmeans_n_init", 0),
+    ],
 )
 def test_eval_settings_reject_bad_values(key, value):
     with pytest.raises(UsageError, match=key):

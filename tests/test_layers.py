@@ -43,9 +43,11 @@ RANKS = {
     "config": 1,  # the frozen, validated TrialConfig
     # leaves: import nothing of rkdo_tune but each other
     "metrics": 0,
+    "user_files": 0.5,  # reads a file the user names (config, spaces): text or a UsageError
     "errors": 0,
     "redaction": 0,
     "inference": 0,
+    "protocols": 0,  # the protocol presets (config fields by name) and their version
     "_lazy": 0,
     "__init__": 0,  # the package itself: `__version__`
 }

@@ -8,6 +8,10 @@ from typing import Any
 import click
 
 from rkdo_tune.config import FIELDS, field_kind, is_optional
+from rkdo_tune.protocols import FROM_PROTOCOL
+
+# What an optional number flag holds for 'none': a given value, apart from "not given".
+_GIVEN_NONE = object()
 
 
 class _OptionalNumber(click.ParamType):
@@ -18,8 +22,10 @@ class _OptionalNumber(click.ParamType):
         self.name = f"{kind.__name__}|none"
 
     def convert(self, value: Any, param: Any, ctx: Any) -> Any:
-        if value is None or (isinstance(value, str) and value.lower() == "none"):
-            return None
+        if value is None or value is _GIVEN_NONE:
+            return value
+        if isinstance(value, str) and value.lower() == "none":
+            return _GIVEN_NONE
         try:
             return self.kind(value)
         except (TypeError, ValueError):
@@ -31,7 +37,8 @@ def _option_for(name: str) -> Callable[[Callable], Callable]:
     kind = field_kind(name)
     flag = "--" + name.replace("_", "-")
     choices = spec.metadata.get("choices")
-    default_text = f" [default: {spec.default}]"
+    default = "from --protocol" if spec.default is FROM_PROTOCOL else spec.default
+    default_text = f" [default: {default}]"
     help_text = spec.metadata.get("help", "") + default_text
     if kind is bool:
         return click.option(f"{flag}/--no-{flag[2:]}", name, default=None, help=help_text)
@@ -52,5 +59,6 @@ def config_options(func: Callable) -> Callable:
 
 
 def given_options(params: dict[str, Any]) -> dict[str, Any]:
-    """The config fields the user actually passed on the command line."""
-    return {name: value for name, value in params.items() if name in FIELDS and value is not None}
+    """The config fields the user actually passed on the command line ('none' included)."""
+    given = {name: value for name, value in params.items() if name in FIELDS and value is not None}
+    return {name: None if value is _GIVEN_NONE else value for name, value in given.items()}

@@ -11,9 +11,10 @@ so every trial is scored here the same way, whatever its objective:
 - geometry: alignment and uniformity (Wang & Isola, 2020) and the effective
   rank of the features (Roy & Vetterli, 2007), a collapse detector.
 
-Two protocols, chosen by name: "paper" scores the first `paper_batches` test
-batches with an 80/20 split, as the reference code does; "full" trains the
-probes on the whole train split and scores the whole test split.
+Two ways, set by `EvalSettings.eval_batches` (from the run's protocol preset):
+a number scores the first that many test batches with an 80/20 split, as the
+reference code does; None trains the probes on the whole train split and
+scores the whole test split.
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ from rkdo_tune.metrics import (
     EVAL_YARDSTICK_LOSS,
 )
 from rkdo_tune.objectives import icon_loss
+from rkdo_tune.protocols import DEFAULT_PROTOCOL, PRESETS
 
 if TYPE_CHECKING:
     from rkdo_tune.data.augment import AugmentSpec
@@ -35,25 +36,29 @@ Device = torch.device | str
 # and augmentations (on a given device type: CPU and CUDA streams differ).
 YARDSTICK_SEED = 20250430
 YARDSTICK_KERNEL = "gaussian"  # softmax(z1 z2^T / tau): InfoNCE with debias 0
+_DEFAULT = PRESETS[DEFAULT_PROTOCOL]
 
 
 @dataclass(frozen=True)
 class EvalSettings:
-    """How `evaluate` scores a model.
+    """How `evaluate` scores a model; the defaults are the `paper` protocol's.
 
-    protocol: "paper" (first paper_batches * batch_size test images, 80/20
-    split) or "full" (probes trained on the train split, scored on the test
-    split). features: "embedding" (the model's L2-normalised forward output,
-    as the reference code) or "backbone" (`model.features`). batch_size is
-    both the encoding batch and, for the paper protocol, the test batch size
-    (64 in the reference, 32 for STL-10). seed drives the sklearn split,
-    probes and KMeans; it never touches the yardstick batches.
+    eval_batches: the first eval_batches * batch_size test images are scored,
+    the probes on an 80/20 split (the paper protocols); None: the probes are
+    trained on the train split and scored on the whole test split (full).
+    features: "embedding" (the model's L2-normalised forward output, as the
+    reference code) or "backbone" (`model.features`). batch_size is both the
+    encoding batch and the test batch size (64 in the reference, 32 for
+    STL-10). KMeans runs kmeans_n_init times with k = kmeans_k ("labels"
+    present or "classes"). seed drives the sklearn split, probes and KMeans
+    (42 in the reference); it never touches the yardstick batches.
     """
 
-    protocol: str = "paper"
     features: str = "embedding"
     batch_size: int = 64
-    paper_batches: int = 10
+    eval_batches: int | None = _DEFAULT.eval_batches
+    kmeans_n_init: int = _DEFAULT.kmeans_n_init
+    kmeans_k: str = _DEFAULT.kmeans_k
     knn_k: int = 5
     yardstick_tau: float = 0.5
     yardstick_batch: int = 256
@@ -62,12 +67,12 @@ class EvalSettings:
 
     def __post_init__(self) -> None:
         # The config's rules where a setting mirrors a config key.
-        check_choice("protocol", self.protocol)
         check_choice("eval_features", self.features, name="features")
-        check_range("knn_k", self.knn_k)
-        check_range("yardstick_batch", self.yardstick_batch)
+        check_choice("kmeans_k", self.kmeans_k)
+        for key in ("knn_k", "yardstick_batch", "eval_batches", "kmeans_n_init"):
+            check_range(key, getattr(self, key))
         check_range("tau", self.yardstick_tau, name="yardstick_tau")
-        for name in ("batch_size", "paper_batches", "yardstick_batches"):
+        for name in ("batch_size", "yardstick_batches"):
             check_value(getattr(self, name) >= 1, name, getattr(self, name), "it must be >= 1")
 
 
@@ -211,10 +216,16 @@ def evaluate(
         "size": augment_spec.crop_size,  # the size the model trains at
         "device": device,
     }
-    probe = {"num_classes": data.num_classes, "knn_k": settings.knn_k, "seed": settings.seed}
+    probe = {
+        "num_classes": data.num_classes,
+        "knn_k": settings.knn_k,
+        "seed": settings.seed,
+        "kmeans_n_init": settings.kmeans_n_init,
+        "kmeans_k": settings.kmeans_k,
+    }
     with _eval_mode(model):
-        if settings.protocol == "paper":
-            n = settings.paper_batches * settings.batch_size
+        if settings.eval_batches is not None:
+            n = settings.eval_batches * settings.batch_size
             test_x = _encode(model, data.test_images[:n], **encode)
             scores = paper_protocol_scores(test_x, _labels(data.test_labels[:n]), **probe)
         else:

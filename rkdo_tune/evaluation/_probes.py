@@ -25,7 +25,6 @@ from rkdo_tune.metrics import (
 )
 
 LINEAR_MAX_ITER = 1000
-KMEANS_N_INIT = 10
 PAPER_TEST_SIZE = 0.2
 XY = tuple[np.ndarray, np.ndarray]  # features (N, D) and labels (N,)
 
@@ -70,12 +69,20 @@ def _knn(k: int, n_train: int) -> Pipeline:
 
 
 def _cluster_scores(
-    x: np.ndarray, y: np.ndarray, *, num_classes: int, seed: int
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    num_classes: int,
+    seed: int,
+    kmeans_n_init: int,
+    kmeans_k: str,
 ) -> dict[str, float]:
-    n_clusters = max(1, min(num_classes, x.shape[0]))
+    """KMeans NMI/ARI of x (N, D) against y (N,), with k = kmeans_k: "labels" or "classes"."""
+    k = np.unique(y).size if kmeans_k == "labels" else num_classes
+    n_clusters = max(1, min(k, x.shape[0]))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        kmeans = KMeans(n_clusters=n_clusters, random_state=seed, n_init=KMEANS_N_INIT)
+        kmeans = KMeans(n_clusters=n_clusters, random_state=seed, n_init=kmeans_n_init)
         assigned = kmeans.fit_predict(x)
     return {
         EVAL_NMI: float(normalized_mutual_info_score(y, assigned)),
@@ -103,6 +110,8 @@ def _probe_scores(
     num_classes: int,
     knn_k: int,
     seed: int,
+    kmeans_n_init: int,
+    kmeans_k: str,
 ) -> dict[str, float]:
     """Linear and kNN probes train -> test; KMeans and neighbours on `clustered`; each (x, y)."""
     (x_tr, y_tr), (x_te, y_te), (x_cl, y_cl) = train, test, clustered
@@ -114,24 +123,45 @@ def _probe_scores(
     return {
         EVAL_LINEAR_ACC: _fit_accuracy(linear, x_tr, y_tr, x_te, y_te),
         EVAL_KNN_ACC: _fit_accuracy(_knn(knn_k, len(y_tr)), x_tr, y_tr, x_te, y_te),
-        **_cluster_scores(x_cl, y_cl, num_classes=num_classes, seed=seed),
+        **_cluster_scores(
+            x_cl,
+            y_cl,
+            num_classes=num_classes,
+            seed=seed,
+            kmeans_n_init=kmeans_n_init,
+            kmeans_k=kmeans_k,
+        ),
         EVAL_NEIGHBORHOOD_ACC: neighborhood_accuracy(x_cl, y_cl, k=knn_k),
     }
 
 
 def paper_protocol_scores(
-    features: np.ndarray, labels: np.ndarray, *, num_classes: int, knn_k: int, seed: int
+    features: np.ndarray,
+    labels: np.ndarray,
+    *,
+    num_classes: int,
+    knn_k: int,
+    seed: int,
+    kmeans_n_init: int,
+    kmeans_k: str,
 ) -> dict[str, float]:
     """The reference's scores of features (N, D), labels (N,): 80/20 probes, KMeans, neighbours.
 
     Linear: LogisticRegression(max_iter=1000) on raw features of an 80/20
     train_test_split. kNN: a cosine k-NN classifier on the same split.
-    NMI/ARI: KMeans with num_classes clusters on all the features.
+    NMI/ARI: KMeans (k-means++, kmeans_n_init runs) on all the features, with
+    k = the distinct labels present (kmeans_k "labels", the reference) or num_classes.
     Non-finite features (a diverged model) give NaN for every score.
     """
     x, y = _check_xy(features, labels, "paper protocol")
     x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=PAPER_TEST_SIZE, random_state=seed)
-    options = {"num_classes": num_classes, "knn_k": knn_k, "seed": seed}
+    options = {
+        "num_classes": num_classes,
+        "knn_k": knn_k,
+        "seed": seed,
+        "kmeans_n_init": kmeans_n_init,
+        "kmeans_k": kmeans_k,
+    }
     return _probe_scores((x_tr, y_tr), (x_te, y_te), (x, y), standardise=False, **options)
 
 
@@ -144,14 +174,23 @@ def full_protocol_scores(
     num_classes: int,
     knn_k: int,
     seed: int,
+    kmeans_n_init: int,
+    kmeans_k: str,
 ) -> dict[str, float]:
     """Probes trained on the train split, scored on the test split; clustering on the test split.
 
     Linear: StandardScaler + LogisticRegression(max_iter=1000). kNN: cosine
-    k-NN. NMI/ARI: KMeans on the test features. Neighbourhood agreement on
-    the test features. Non-finite features give NaN for every score.
+    k-NN. NMI/ARI: KMeans on the test features (k and runs as for the paper
+    protocol). Neighbourhood agreement on the test features. Non-finite
+    features give NaN for every score.
     """
     train = _check_xy(train_features, train_labels, "full protocol (train)")
     test = _check_xy(test_features, test_labels, "full protocol (test)")
-    options = {"num_classes": num_classes, "knn_k": knn_k, "seed": seed}
+    options = {
+        "num_classes": num_classes,
+        "knn_k": knn_k,
+        "seed": seed,
+        "kmeans_n_init": kmeans_n_init,
+        "kmeans_k": kmeans_k,
+    }
     return _probe_scores(train, test, test, standardise=True, **options)

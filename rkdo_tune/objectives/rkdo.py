@@ -17,7 +17,8 @@ The targets are mixed in probability space (``p_t = lerp(p_{t-1}, q_{t-1},
 alpha)``), which costs one op per level where a log-space mixture costs
 several. Where an entry of p underflows to 0 its ``p log p`` term is exactly 0
 and its gradient stays finite (the log of a clamped p), with no epsilon in any
-term that counts.
+term that counts. With ``kl_eps > 0`` each level's term is instead the eps form of
+the code behind the paper's published tables, ``sum p log((p + eps) / (q + eps)) / B``.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from torch import Tensor
 
 from rkdo_tune.config import check_range
 from rkdo_tune.errors import check_value
-from rkdo_tune.objectives._divergence import check_pair, compiled_once
+from rkdo_tune.objectives._divergence import check_pair, compiled_once, kl_eps_batchmean
 
 
 def rkdo_loss(
@@ -42,6 +43,7 @@ def rkdo_loss(
     tau: float = 0.5,
     beta: float = 0.1,
     detach_target: bool = False,
+    kl_eps: float = 0.0,
     compiled: bool = False,
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """In-batch RKDO loss of the positive pairs (z1_i, z2_i); z1, z2 are (B, D), L2-normalised.
@@ -53,6 +55,7 @@ def rkdo_loss(
     ``compiled=True`` runs the levels through ``torch.compile`` (once per
     process; the first call pays for it), with alpha and the temperatures
     passed as tensors, so values that change every step do not recompile.
+    ``kl_eps > 0`` takes the eps form of the KL at every level (0: the exact KL).
     """
     check_pair(z1, z2)
     check_range("alpha", alpha)  # the config's rules, for callers that bypass a TrialConfig
@@ -61,16 +64,17 @@ def rkdo_loss(
     check_range("depth", depth)
     check_range("tau", tau)
     check_range("beta", beta)
+    check_range("kl_eps", kl_eps)
 
     sim = z1 @ z2.T  # (B, B): the only matrix product, shared by every level
     if compiled:
         level = torch.arange(depth + 1, dtype=sim.dtype, device=sim.device)
         inverse_temperatures = level.mul_(-beta / depth).add_(1).mul_(tau).reciprocal_()
         weight = torch.full((), alpha, dtype=sim.dtype, device=sim.device)
-        levels = compiled_once(_levels)(sim, inverse_temperatures, weight, detach_target)
+        levels = compiled_once(_levels)(sim, inverse_temperatures, weight, detach_target, kl_eps)
     else:
         inverse_temperatures = [1 / (tau * (1 - beta * t / depth)) for t in range(depth + 1)]
-        levels = _levels(sim, inverse_temperatures, alpha, detach_target)
+        levels = _levels(sim, inverse_temperatures, alpha, detach_target, kl_eps)
     level_losses, log_q_last = levels
     diagnostics = {
         "tension": level_losses[-1].detach(),
@@ -85,6 +89,7 @@ def _levels(
     inverse_temperatures: Sequence[float] | Tensor,
     alpha: float | Tensor,
     detach_target: bool,
+    kl_eps: float,
 ) -> tuple[Tensor, Tensor]:
     """The d KL terms ((d,)) and log q_d ((B, B)) from S ((B, B)) and 1/tau_0 .. 1/tau_d."""
     batch = sim.shape[0]
@@ -96,5 +101,8 @@ def _levels(
         source = log_q.exp().detach() if detach_target else log_q.exp()  # q_{t-1}
         target = torch.lerp(target, source, alpha)  # p_t = (1 - alpha) p_{t-1} + alpha q_{t-1}
         log_q = F.log_softmax(sim * inverse_temperature, dim=1)  # log q_t
-        terms.append((target * (target.clamp_min(tiny).log() - log_q)).sum())
-    return torch.stack(terms) / batch, log_q
+        if kl_eps > 0:
+            terms.append(kl_eps_batchmean(target, log_q.exp(), kl_eps))
+        else:
+            terms.append((target * (target.clamp_min(tiny).log() - log_q)).sum() / batch)
+    return torch.stack(terms), log_q

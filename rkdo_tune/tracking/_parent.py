@@ -15,6 +15,7 @@ import yaml
 
 import rkdo_tune
 from rkdo_tune.errors import UsageError
+from rkdo_tune.protocols import PROTOCOL_VERSION
 from rkdo_tune.redaction import redact_uri, scrub
 from rkdo_tune.sweep.protocol import Parameter, SearchSpace, SweepPlan
 from rkdo_tune.tracking import layout as lay
@@ -101,6 +102,7 @@ def parent_tags(space: SearchSpace, plan: SweepPlan) -> dict[str, str]:
         lay.TAG_METRIC: space.metric,
         lay.TAG_MODE: space.mode,
         lay.TAG_VERSION: rkdo_tune.__version__,
+        lay.TAG_PROTOCOL_VERSION: str(PROTOCOL_VERSION),
     }
     sha = git_sha()
     return {**tags, lay.TAG_GIT_SHA: sha} if sha else tags
@@ -128,6 +130,17 @@ def _children(client: MlflowClient, experiment_id: str, run_id: str) -> list[Run
     return search_runs(client, experiment_id, tags={lay.TAG_PARENT: run_id})
 
 
+def _check_protocol_version(parent: Run, plan: SweepPlan) -> None:
+    """Refuse to resume a sweep whose trials ran another protocol version (never mix two)."""
+    stored = parent.data.tags.get(lay.TAG_PROTOCOL_VERSION, "1")  # 1: recorded before the tag
+    if stored != str(PROTOCOL_VERSION):
+        raise UsageError(
+            f"--resume --name {plan.name}: this sweep was recorded under protocol version "
+            f"{stored} and this rkdo-tune runs version {PROTOCOL_VERSION} (rkdo_tune/protocols.py"
+            "), so its trials would not compare; start a new sweep with another --name"
+        )
+
+
 def _existing_parent(
     client: MlflowClient, experiment_id: str, plan: SweepPlan, *, resume: bool
 ) -> str | None:
@@ -141,6 +154,7 @@ def _existing_parent(
         return None
     run_id = found[0].info.run_id
     if resume:
+        _check_protocol_version(found[0], plan)
         return run_id
     if _children(client, experiment_id, run_id):
         raise UsageError(

@@ -26,6 +26,7 @@ TAG_SPACE_NAME = "rkdo.space_name"
 TAG_METRIC = "rkdo.metric"
 TAG_MODE = "rkdo.mode"
 TAG_VERSION = "rkdo.version"
+TAG_PROTOCOL_VERSION = "rkdo.protocol_version"  # sweep, trial and seed runs: see protocols.py
 TAG_GIT_SHA = "rkdo.git_sha"
 TAG_BEST_TRIAL_ID = "rkdo.best_trial_id"
 TAG_BEST_TRIAL_RUN_ID = "rkdo.best_trial_run_id"

@@ -60,6 +60,7 @@ class BoundObjective:
                 "debias": c.debias,
                 "kernel": c.kernel,
                 "df": c.student_df,
+                "kl_eps": c.kl_eps,
                 "compiled": c.compile,
             }
         return {
@@ -68,6 +69,7 @@ class BoundObjective:
             "tau": tau,
             "beta": loss_beta(c.tau_schedule, c.beta),
             "detach_target": c.detach_target,
+            "kl_eps": c.kl_eps,
             "compiled": c.compile,
         }
 

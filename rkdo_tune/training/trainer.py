@@ -107,10 +107,10 @@ class Trainer:
         self.objective = BoundObjective(config, num_samples=num_train, device=self.device)
         self.generator = torch.Generator(device=self.device).manual_seed(config.seed)
         self.eval_settings = EvalSettings(
-            # The reference scores 10 test batches of its loader: 64 images, 32 for STL-10,
-            # fixed whatever batch size a sweep trains with.
-            batch_size=32 if config.dataset == "stl10" else 64,
-            protocol=config.protocol,
+            batch_size=config.eval_batch_size,  # the protocol's, whatever a sweep trains with
+            eval_batches=config.eval_batches,
+            kmeans_n_init=config.kmeans_n_init,
+            kmeans_k=config.kmeans_k,
             features=config.eval_features,
             knn_k=config.knn_k,
             yardstick_batch=config.yardstick_batch,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import click
 import pytest
 from _support import run_cli
 
@@ -31,6 +32,50 @@ def test_train_writes_metrics_json(tmp_path):
     assert data["steps"] == 3
     assert 0.0 <= data["metrics"]["eval/linear_acc"] <= 1.0
     assert "eval/linear_acc" in proc.stdout
+
+
+def _multiple_of(value: float, step_count: int) -> bool:
+    return abs(value * step_count - round(value * step_count)) < 1e-9
+
+
+@pytest.mark.slow
+def test_paper_protocol_runs_22_steps_and_scores_704_test_images(tmp_path):
+    """11 batches per epoch; 11 test batches of 64: a probe split of 563/141 images.
+
+    Synthetic at 32 px with 4000 images has 800 test images, more than 704: every
+    probe accuracy is then a multiple of 1/141, as in the published notebook.
+    """
+    out = tmp_path / "metrics.json"
+    proc = run_cli(
+        *("train", "--protocol", "paper", "--epochs", "2", "--eval-every", "2", "--quiet"),
+        *("--dataset", "synthetic", "--synthetic-samples", "4000", "--output", str(out)),
+    )
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(out.read_text())
+    assert data["steps"] == 22 and data["protocol_version"] == 2
+    accuracies = [data["metrics"][key] for key in ("eval/linear_acc", "eval/knn_acc")]
+    assert all(_multiple_of(acc, 141) for acc in accuracies), accuracies
+    assert any(0 < acc < 1 for acc in accuracies)  # 0 and 1 are multiples of every 1/n
+    config = data["config"]
+    assert (config["eval_batches"], config["eval_batch_size"], config["kl_eps"]) == (11, 64, 1e-8)
+
+
+def test_none_on_the_command_line_is_given_and_wins_over_the_preset():
+    from click.testing import CliRunner
+
+    from rkdo_tune.cli.options import config_options, given_options
+    from rkdo_tune.config import config_from_mapping
+
+    @click.command()
+    @config_options
+    def show(**fields):
+        config = config_from_mapping(given_options(fields), source="command line")
+        click.echo(json.dumps([config.steps_per_epoch, config.eval_batches, config.kl_eps]))
+
+    runner = CliRunner()
+    given = runner.invoke(show, ["--steps-per-epoch", "none", "--eval-batches", "3"])
+    assert json.loads(given.output) == [None, 3, 1e-8]
+    assert json.loads(runner.invoke(show, ["--protocol", "paper_latest"]).output) == [10, 10, 0.0]
 
 
 @pytest.mark.parametrize(

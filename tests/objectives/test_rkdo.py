@@ -21,8 +21,11 @@ def _softmax_row(logits: list) -> list:
     return [torch.exp(x) / total for x in logits]
 
 
-def reference_rkdo(z1, z2, *, alpha, depth, tau, beta, detach_target=False):
-    """Entry-by-entry transcription of the reference recursion; returns (loss, level terms)."""
+def reference_rkdo(z1, z2, *, alpha, depth, tau, beta, detach_target=False, kl_eps=0.0):
+    """Entry-by-entry transcription of the reference recursion; returns (loss, level terms).
+
+    kl_eps > 0: each level's KL as the published tables' code, sum p log((p+eps)/(q+eps)) / B.
+    """
     b = z1.shape[0]
     s = [[(z1[i] * z2[j]).sum() for j in range(b)] for i in range(b)]
 
@@ -41,7 +44,10 @@ def reference_rkdo(z1, z2, *, alpha, depth, tau, beta, detach_target=False):
         term = 0
         for i in range(b):
             for j in range(b):
-                if p[i][j].item() != 0.0:
+                if kl_eps > 0:
+                    ratio = (p[i][j] + kl_eps) / (q[i][j] + kl_eps)
+                    term = term + p[i][j] * torch.log(ratio)
+                elif p[i][j].item() != 0.0:
                     term = term + p[i][j] * (torch.log(p[i][j]) - torch.log(q[i][j]))
         levels.append(term / b)
     return sum(levels), levels, q
@@ -78,6 +84,26 @@ def test_rkdo_matches_loop_reference(batch, dim, alpha, depth, tau, beta, detach
     ref_grads = torch.autograd.grad(ref_loss, (z1, z2))
     for got, want in zip(grads, ref_grads, strict=True):
         torch.testing.assert_close(got, want, atol=TOL, rtol=TOL)
+
+
+@pytest.mark.parametrize("detach", [False, True])
+@pytest.mark.parametrize("tau", [0.05, 0.1, 0.5])
+def test_eps_form_matches_the_published_code_in_float64(tau, detach):
+    """In 4 dimensions: at tau 0.05, 25 of the 64 entries of q_0 fall below eps."""
+    z1, z2 = _pairs(8, 4, seed=11)
+    opts = {"alpha": 0.5, "depth": 3, "tau": tau, "beta": 0.1, "detach_target": detach}
+    loss, diag = rkdo_loss(z1, z2, kl_eps=1e-8, **opts)
+    ref_loss, ref_levels, _ = reference_rkdo(z1, z2, kl_eps=1e-8, **opts)
+    exact, _ = rkdo_loss(z1, z2, **opts)
+    assert loss.item() == pytest.approx(ref_loss.item(), rel=1e-9)
+    assert abs(loss.item() - exact.item()) > 1e-8 * exact.item()  # 10x the tolerance
+    torch.testing.assert_close(
+        diag["level_losses"], torch.stack(ref_levels).detach(), rtol=1e-9, atol=0
+    )
+    for got, want in zip(
+        torch.autograd.grad(loss, (z1, z2)), torch.autograd.grad(ref_loss, (z1, z2)), strict=True
+    ):
+        torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-9 * want.abs().max().item())
 
 
 def test_detaching_the_target_changes_the_gradient_but_not_the_value():
@@ -182,6 +208,7 @@ def test_registry():
         ({"tau": -1.0}, "tau"),
         ({"beta": 1.0}, "beta"),
         ({"beta": -0.1}, "beta"),
+        ({"kl_eps": -1e-8}, "kl_eps"),
     ],
 )
 def test_bad_arguments_raise_one_line_usage_errors(options, name):
