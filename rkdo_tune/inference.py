@@ -78,7 +78,10 @@ def mean_ci(values: Sequence[float], *, confidence: float = CONFIDENCE) -> Inter
         return Interval(mean, math.nan, math.nan, 1)
     from scipy import stats
 
-    ci = stats.ttest_1samp(array, popmean=0.0).confidence_interval(confidence_level=confidence)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # identical values: a zero-width CI
+        test = stats.ttest_1samp(array, popmean=0.0)
+    ci = test.confidence_interval(confidence_level=confidence)
     return Interval(mean, float(ci.low), float(ci.high), int(array.size))
 
 

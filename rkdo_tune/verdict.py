@@ -159,15 +159,17 @@ def loss_sentence(verdict: Verdict) -> str | None:
     if verdict.loss is None:
         return None
     row = verdict.loss
-    lower = (
-        100 * (row.icon_mean - row.rkdo_mean) / row.icon_mean
+    change = (
+        100 * (row.rkdo_mean - row.icon_mean) / abs(row.icon_mean)
         if math.isfinite(row.icon_mean) and row.icon_mean
         else math.nan
     )
+    direction = "lower" if change < 0 else "higher"
     return (
         f"Not comparable: raw training loss, RKDO {row.rkdo_mean:.4f} vs I-Con "
-        f"{row.icon_mean:.4f} ({lower:.1f}% lower for RKDO). The two losses are different "
-        "functions (RKDO sums d levels), so this says nothing about which representation is better."
+        f"{row.icon_mean:.4f} (RKDO's {abs(change):.1f}% {direction}; the paper claims ≈30% "
+        "lower). The two losses are different functions (RKDO sums d levels), so this says "
+        "nothing about which representation is better."
     )
 
 

@@ -359,6 +359,51 @@ def test_a_parent_without_trials_is_replaced_not_duplicated(mlflow_server, tmp_p
     assert second.parent_run_id != first.parent_run_id
 
 
+@pytest.mark.parametrize(
+    ("protocol", "kmeans"),
+    [("paper", ("1", "labels")), ("paper_latest", ("1", "labels")), ("full", ("10", "classes"))],
+)
+def test_runs_log_the_protocols_kmeans_settings_and_version(
+    mlflow_server, tmp_path, protocol, kmeans
+):
+    tracker, space, plan = _tracker(
+        mlflow_server,
+        tmp_path,
+        name=_unique("kmeans"),
+        experiment=_unique("exp"),
+        overrides=[f"base.protocol={protocol}"],
+    )
+    tracker.start(space=space, plan=plan, resume=False)
+    observer, _ = _open_trial(
+        tracker.observer_factory(), space, {"objective": "rkdo"}, trial_id="t"
+    )
+    observer.on_finish(report=None, error=RuntimeError("only the params matter here"))
+
+    client = MlflowClient(mlflow_server)
+    seed = _runs(client, tracker.experiment_id, rkdo__role="seed")[0]
+    trial = _runs(client, tracker.experiment_id, rkdo__role="trial")[0]
+    keys = ("kmeans_n_init", "kmeans_k")
+    assert tuple(seed.data.params[key] for key in keys) == kmeans
+    assert tuple(trial.data.params[f"{lay.CONFIG_PARAM_PREFIX}{key}"] for key in keys) == kmeans
+    parent = client.get_run(tracker.parent_run_id)
+    for run in (parent, trial, seed):
+        assert run.data.tags[lay.TAG_PROTOCOL_VERSION] == "2"
+
+
+def test_resume_refuses_a_sweep_recorded_before_the_protocol_version(mlflow_server, tmp_path):
+    name, experiment = _unique("old"), _unique("exp")
+    first, space, plan = _tracker(mlflow_server, tmp_path, name=name, experiment=experiment)
+    first.start(space=space, plan=plan, resume=False)
+    first.finish(SweepOutcome(plan, space.metric, space.mode, (), 0), error=KeyboardInterrupt())
+    client = MlflowClient(mlflow_server)
+    client.delete_tag(first.parent_run_id, lay.TAG_PROTOCOL_VERSION)  # as recorded before it
+
+    again, space, plan = _tracker(mlflow_server, tmp_path, name=name, experiment=experiment)
+    with pytest.raises(UsageError, match=r"protocol version 1 .* version 2") as caught:
+        again.start(space=space, plan=plan, resume=True)
+    assert "\n" not in str(caught.value)
+
+
 # ----- the whole sweep as a subprocess ----------------------------------------------------
 
 

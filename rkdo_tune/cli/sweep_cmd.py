@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from rkdo_tune.app import launch_sweep
-from rkdo_tune.sweep.plan import SweepOptions, plan_sweep
+from rkdo_tune.sweep.plan import DEFAULT_PENDING_TIMEOUT_S, SweepOptions, plan_sweep
 from rkdo_tune.sweep.space import list_spaces, load_space
 from rkdo_tune.sweep.summary import format_dry_run, format_outcome, resume_command
 
@@ -80,6 +80,25 @@ def _shortcut_overrides(dataset: str | None, data_dir: Path | None, download: bo
     "--max-failures", type=int, default=0, show_default=True, help="Retries of a trial that raised."
 )
 @click.option(
+    "--pending-timeout",
+    type=float,
+    default=DEFAULT_PENDING_TIMEOUT_S,
+    show_default=True,
+    metavar="SECONDS",
+    help="On a cluster with an autoscaler: end the sweep when no trial could start for this long.",
+)
+@click.option(
+    "--no-baseline",
+    is_flag=True,
+    help="Run no I-Con control arm (same as baseline: null in the space).",
+)
+@click.option(
+    "--confirm",
+    "confirm_top",
+    type=int,
+    help="Re-run the top K configurations and the baseline on fresh seeds (confirm.top).",
+)
+@click.option(
     "--dry-run",
     is_flag=True,
     help="Print the resolved space, trial count, resources and storage; start nothing.",
@@ -102,6 +121,9 @@ def sweep_command(
     tracking_uri: str | None,
     experiment: str | None,
     max_failures: int,
+    pending_timeout: float,
+    no_baseline: bool,
+    confirm_top: int | None,
     dry_run: bool,
 ) -> None:
     """Run a hyperparameter study: Optuna proposes, Ray Tune trains, every seed in lockstep.
@@ -114,6 +136,8 @@ def sweep_command(
         max_concurrent=max_concurrent,
         cpus=cpus_per_trial,
         gpus=gpus_per_trial,
+        confirm_top=confirm_top,
+        no_baseline=no_baseline,
     )
     options = SweepOptions(
         name=name,
@@ -122,6 +146,7 @@ def sweep_command(
         resume=resume,
         optuna_storage=optuna_storage,
         max_failures=max_failures,
+        pending_timeout_s=pending_timeout,
         tracking_uri=tracking_uri,
         experiment=experiment,
     )

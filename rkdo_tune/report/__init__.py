@@ -1,9 +1,11 @@
 """`rkdo-tune report`: a sweep's runs in MLflow turned into Markdown tables and PNG plots.
 
 `write_reports` is the entry point; it reads through `rkdo_tune.tracking.reading`
-(MLflow stays inside the tracking package), computes with `_stats`, `_pairs` and
-`_targets`, draws with `_plots` and writes with `_markdown`, then logs the folder
-to the sweep's parent run. `_build` joins these steps.
+(MLflow stays inside the tracking package), chooses the best RKDO configuration,
+its I-Con control and the seeds of the verdict with `_verdict`, computes the
+tables with `_stats`, `_pairs` and `_targets` (each Holm family named in
+`_families`), draws with `_plots` and writes with `_markdown` and `_md_verdict`,
+then logs the folder to the sweep's parent run. `_build` joins these steps.
 """
 
 from __future__ import annotations

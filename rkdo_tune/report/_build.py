@@ -1,8 +1,11 @@
 """Orchestration of `rkdo-tune report`: choose the sweeps, load each, compute, draw, write, log.
 
 Reads through `rkdo_tune.tracking.reading` (MLflow stays inside the tracking
-package), computes with `_stats`, `_pairs` and `_targets`, draws with `_plots`
-and writes with `_markdown`, then logs the folder to the sweep's parent run.
+package), splits the runs by arm and stage and builds the verdict with `_verdict`,
+computes the tables with `_stats`, `_pairs` and `_targets`, draws with `_plots`
+and writes with `_markdown` and `_md_verdict`, then logs the folder to the sweep's
+parent run. One best is chosen (`_verdict.best_of`, the leaderboard's rank 1) and
+every table uses it.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
@@ -18,8 +21,11 @@ import pandas as pd
 from rkdo_tune import __version__
 from rkdo_tune import metrics as m
 from rkdo_tune.errors import UsageError
-from rkdo_tune.report import _markdown, _pairs, _plots, _stats, _targets
+from rkdo_tune.inference import TieMark, tie_sentence
+from rkdo_tune.report import _markdown, _md_verdict, _pairs, _plots, _stats, _targets, _verdict
+from rkdo_tune.report._families import MATCHED, TIES, family
 from rkdo_tune.tracking import reading
+from rkdo_tune.verdict import ARM_BASELINE, ARM_SEARCH, STAGE_SEARCH
 
 
 @dataclass(frozen=True)
@@ -79,26 +85,78 @@ def write_sweep_report(
     metric = metric or info.metric
     mode = info.mode if metric == info.metric else m.MODE_OF.get(metric, "max")
     runs = reading.load_sweep(client, info, history_keys=(m.TRAIN_LOSS, metric))
-    seeds = runs.seeds
-    _check_loaded(info, seeds, metric=metric)
+    _check_loaded(info, runs.seeds, metric=metric)
     out_dir.mkdir(parents=True, exist_ok=True)
-    params = [n for n in _sampled_names(info, runs) if n in seeds.columns]
-    evals = _stats.present_metrics(seeds, m.EVAL_METRICS)
+    arms = _verdict.split_arms(runs.seeds, runs.trial_roles, baseline_tag=info.baseline_trial_id)
+    params = [n for n in _sampled_names(info, runs) if n in runs.seeds.columns]
+    evals = _stats.present_metrics(runs.seeds, m.EVAL_METRICS)
     board = _stats.leaderboard_frame(
-        seeds,
+        arms.search,
         metric=metric,
         mode=mode,
         params=params,
         metrics=evals,
-        without_seeds=runs.trial_status,
+        without_seeds=_search_trials_status(runs),
     )
+    tags = {"best": info.best_trial_id if metric == info.metric else ""}
+    tags |= {"baseline": info.baseline_trial_id, "confirmed": info.confirmed_trial_ids}
+    study = _verdict.study_verdict(
+        board,
+        arms,
+        metric=metric,
+        mode=mode,
+        trial_params=runs.trial_params,
+        names=params,
+        tags=tags,
+    )
+    content = _content(
+        info, runs, arms, board, study, metric=metric, mode=mode, target=target, params=params
+    )
+    content = _draw(runs, arms, content, out_dir=out_dir)
+    _write_tables(content, out_dir, verdict=_verdict.verdict_frame(study), others=study.others)
+    path = out_dir / "report.md"
+    path.write_text(_markdown.render(content))
+    return path
+
+
+def _search_trials_status(runs: reading.SweepRuns) -> dict[str, str]:
+    """The status of each search-arm, search-stage trial (those the leaderboard ranks)."""
+    roles = {t: runs.trial_roles.get(t, reading.TrialRole()) for t in runs.trial_status}
+    return {
+        trial_id: status
+        for trial_id, status in runs.trial_status.items()
+        if (roles[trial_id].arm, roles[trial_id].stage) == (ARM_SEARCH, STAGE_SEARCH)
+    }
+
+
+def _content(
+    info: reading.SweepInfo,
+    runs: reading.SweepRuns,
+    arms: _verdict.Arms,
+    board: pd.DataFrame,
+    study: _verdict.StudyVerdict,
+    *,
+    metric: str,
+    mode: str,
+    target: float | None,
+    params: list[str],
+) -> _markdown.ReportContent:
+    """Every table of the report, each on the search stage and under the one best."""
+    stage, evals = arms.search_stage, _stats.present_metrics(runs.seeds, m.EVAL_METRICS)
+    marks = _stats.tie_marks(arms.search, board, metric=metric)
     target, target_note = _target(target, board, metric=metric, mode=mode)
-    pairs = _pairs.matched_trial_pairs(seeds)
-    claim_pairs = pairs or _stats.best_trial_per_objective(board)
-    reached = _targets.target_reached(seeds, runs.history, metric=metric, target=target, mode=mode)
-    notes = [] if pairs else ["No matched RKDO/I-Con pairs: see the matched-settings section."]
-    figures = _draw(runs, board, metric=metric, mode=mode, out_dir=out_dir, notes=notes)
-    content = _markdown.ReportContent(
+    pairs = _pairs.matched_trial_pairs(stage)
+    matched = _pairs.matched_comparison(stage, pairs, metrics=evals)
+    reached = _targets.target_reached(stage, runs.history, metric=metric, target=target, mode=mode)
+    best = {_stats.RKDO: study.rkdo} if study.rkdo else {}
+    if study.control:
+        best[_stats.ICON] = study.control.trial_id
+    families = _md_verdict.verdict_families(study)
+    if len(marks) > 1:
+        families.append(family(TIES, [k.comparison.p_t for k in marks if k.comparison]))
+    if not matched.empty:
+        families.append(family(MATCHED, matched["p_value"].tolist()))
+    return _markdown.ReportContent(
         title=f"RKDO vs I-Con: sweep {info.sweep_name}",
         facts=_facts(info, runs, metric=metric, mode=mode),
         metric=metric,
@@ -107,19 +165,46 @@ def write_sweep_report(
         target_note=target_note,
         params=params,
         eval_metrics=evals,
-        leaderboard=board,
-        matched=_pairs.matched_comparison(seeds, pairs, metrics=evals),
+        leaderboard=_shown_leaderboard(board, marks, arms, metric=metric, mode=mode, params=params),
+        matched=matched,
         matched_pairs_found=bool(pairs),
-        to_target_by_objective=_targets.compute_to_target_by_objective(reached),
+        to_target_by_objective=_targets.compute_to_target_by_objective(reached, best=best),
         to_target_by_trial=_targets.compute_to_target_by_trial(reached),
-        claims=_pairs.paper_claims(seeds, claim_pairs),
-        figures=figures,
-        notes=notes,
+        claims=_pairs.paper_claims(stage, pairs, verdict_pair=study.pair),
+        verdict=_md_verdict.verdict_section(study, metric=metric),
+        ties=_tie_line(marks, metric=metric),
+        matched_family=next((f.label() for f in families if f.name == MATCHED), ""),
+        families=_md_verdict.families_section(families),
+        notes=[] if pairs else ["No matched RKDO/I-Con pairs: see the matched-settings section."],
     )
-    _write_tables(content, out_dir)
-    path = out_dir / "report.md"
-    path.write_text(_markdown.render(content))
-    return path
+
+
+def _shown_leaderboard(
+    board: pd.DataFrame,
+    marks: list[TieMark],
+    arms: _verdict.Arms,
+    *,
+    metric: str,
+    mode: str,
+    params: list[str],
+) -> pd.DataFrame:
+    """The ranked search trials with their tie marks, then the baseline arm's unranked row."""
+    shown = _stats.with_ties(board, marks).assign(arm=ARM_SEARCH) if not board.empty else board
+    evals = _stats.present_metrics(arms.baseline_seeds, m.EVAL_METRICS)
+    baseline = _stats.leaderboard_frame(
+        arms.baseline_seeds, metric=metric, mode=mode, params=params, metrics=evals
+    )
+    if baseline.empty:
+        return shown
+    baseline = baseline.assign(arm=ARM_BASELINE, rank=None)
+    return pd.concat([shown, baseline], ignore_index=True)
+
+
+def _tie_line(marks: list[TieMark], *, metric: str) -> str:
+    """The one-line count of ties; none when the best has nothing to be compared with."""
+    if len(marks) < 2:
+        return ""
+    return f"{tie_sentence(marks)}: Holm family '{TIES}', on {metric} over the search seeds"
 
 
 def _check_loaded(info: reading.SweepInfo, seeds: pd.DataFrame, *, metric: str) -> None:
@@ -144,33 +229,35 @@ def _target(
 
 
 def _draw(
-    runs: reading.SweepRuns,
-    board: pd.DataFrame,
-    *,
-    metric: str,
-    mode: str,
-    out_dir: Path,
-    notes: list[str],
-) -> list[_plots.Figure]:
-    seeds, figures = runs.seeds, []
-    values = dict(zip(board["trial_id"], board[f"{metric} mean"], strict=True))
+    runs: reading.SweepRuns, arms: _verdict.Arms, c: _markdown.ReportContent, *, out_dir: Path
+) -> _markdown.ReportContent:
+    """The plots of the search stage (the baseline arm drawn as I-Con); content with them."""
+    seeds, figures, notes = arms.search_stage, [], list(c.notes)
+    board = c.leaderboard
+    ranked = board[board["arm"] == ARM_SEARCH] if "arm" in board else board.iloc[:0]
+    key = f"{c.metric} mean"
+    values = dict(zip(ranked["trial_id"], ranked[key], strict=True)) if key in ranked else {}
     for made, skipped in (
-        _plots.plot_sensitivity(seeds, metric=metric, out_dir=out_dir),
+        _plots.plot_sensitivity(seeds, metric=c.metric, out_dir=out_dir),
         _plots.plot_learning_curves(seeds, runs.history, out_dir=out_dir),
         _plots.plot_overspecialisation(seeds, out_dir=out_dir),
         _plots.plot_optuna(
-            values, runs.trial_params, runs.info.parameter_specs, mode=mode, out_dir=out_dir
+            values, runs.trial_params, runs.info.parameter_specs, mode=c.mode, out_dir=out_dir
         ),
     ):
         figures += made
         notes += skipped
-    return figures
+    return replace(c, figures=figures, notes=notes)
 
 
 def _facts(
     info: reading.SweepInfo, runs: reading.SweepRuns, *, metric: str, mode: str
 ) -> list[tuple[str, str]]:
     statuses = Counter(runs.trial_status.values())
+    roles = Counter(
+        "confirmation re-run" if r.stage != STAGE_SEARCH else f"{r.arm} arm"
+        for r in (runs.trial_roles.get(t, reading.TrialRole()) for t in runs.trial_status)
+    )
     seeds = sorted(set(runs.seeds["seed"]))
     return [
         ("Experiment", f"{info.experiment_name} (id {info.experiment_id})"),
@@ -180,17 +267,24 @@ def _facts(
             "Trials",
             f"{len(runs.trial_params)} ("
             + ", ".join(f"{n} {s or 'unknown'}" for s, n in sorted(statuses.items()))
+            + "; "
+            + ", ".join(f"{n} {role}" for role, n in sorted(roles.items(), reverse=True))
             + ")",
         ),
         ("Seed runs", f"{len(runs.seeds)} over seeds {', '.join(map(str, seeds))}"),
         ("Best trial (tracked)", info.best_trial_id or "n/a"),
+        ("Baseline trial (tracked)", info.baseline_trial_id or "n/a"),
         ("Generated by", f"rkdo-tune {__version__}"),
     ]
 
 
-def _write_tables(c: _markdown.ReportContent, out_dir: Path) -> None:
+def _write_tables(
+    c: _markdown.ReportContent, out_dir: Path, *, verdict: pd.DataFrame, others: pd.DataFrame
+) -> None:
     """The tables as CSV too, at full precision, for anyone re-analysing them."""
     for name, frame in (
+        ("verdict", verdict),
+        ("confirmed_vs_control", others),
         ("leaderboard", c.leaderboard),
         ("matched_comparison", c.matched),
         ("compute_to_target", c.to_target_by_objective),

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from rkdo_tune import metrics as m
+from rkdo_tune.inference import MIN_TEST_PAIRS
 from rkdo_tune.report._plots import Figure
 from rkdo_tune.report._targets import RATIO_LABEL
 
@@ -44,6 +45,10 @@ class ReportContent:
     to_target_by_objective: pd.DataFrame
     to_target_by_trial: pd.DataFrame
     claims: pd.DataFrame
+    verdict: Sequence[str] = ()  # the opening Verdict section, rendered by `_md_verdict`
+    ties: str = ""  # the leaderboard's tie sentence
+    matched_family: str = ""  # "Holm family 'matched settings', 36 tests"
+    families: Sequence[str] = ()  # the closing list of Holm families, rendered by `_md_verdict`
     figures: Sequence[Figure] = ()
     notes: Sequence[str] = field(default_factory=list)
 
@@ -78,6 +83,43 @@ def mean_pm_std(mean: float, std: float) -> str:
     return "n/a" if math.isnan(mean) else f"{mean:.4f} ± {num(std)}"
 
 
+def winner_cell(value: object) -> str:
+    """A 'better' cell: the winner's name, or '—' where no test rejected (None or NaN)."""
+    return value if isinstance(value, str) and value else "—"
+
+
+def signed(value: float) -> str:
+    return "n/a" if not math.isfinite(value) else f"{value:+.4f}"
+
+
+def interval(lo: float, hi: float) -> str:
+    """A CI of a difference, '[-0.0310, +0.0190]'."""
+    return "n/a" if not (math.isfinite(lo) and math.isfinite(hi)) else f"[{lo:+.4f}, {hi:+.4f}]"
+
+
+def mean_std_ci(row: pd.Series, name: str) -> str:
+    """'0.9676 ± 0.0112 [0.9398, 0.9954]': mean ± std over seeds, then its 95% t-CI."""
+    cell = mean_pm_std(row[f"{name} mean"], row[f"{name} std"])
+    lo, hi = row.get(f"{name} ci_lo", math.nan), row.get(f"{name} ci_hi", math.nan)
+    if cell == "n/a" or not (math.isfinite(lo) and math.isfinite(hi)):
+        return cell
+    return f"{cell} [{lo:.4f}, {hi:.4f}]"
+
+
+def vs_best(row: pd.Series) -> str:
+    """The leaderboard's tie column: is this configuration distinguishable from the best?"""
+    if row.get("arm") == "baseline":
+        return "control arm: see Verdict"
+    tied, p = row.get("tied_with_best"), row.get("p_holm_vs_best", math.nan)
+    if tied is None or (isinstance(tied, float) and math.isnan(tied)):
+        return "—"
+    if row["rank"] == 1:
+        return "best"
+    if not math.isfinite(p):
+        return f"tied (no test: < {MIN_TEST_PAIRS} shared seeds)"
+    return f"{'tied' if tied else 'distinguishable'} (p_Holm = {p_value(p)})"
+
+
 def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """A GitHub-flavoured Markdown table; '|' inside cells is escaped."""
 
@@ -92,22 +134,32 @@ def _leaderboard(c: ReportContent) -> list[str]:
     metrics = [name for name in metrics if f"{name} mean" in c.leaderboard]
     params = [p for p in c.params if p != "objective" and p in c.leaderboard]
     header = ["rank", "trial", "objective", *params, "seeds", "status"]
-    header += [f"{name} (mean ± std)" for name in metrics]
+    header += [f"{name} (mean ± std [95% CI])" for name in metrics[:1]]
+    header += ["vs best (paired t, Holm)"]
+    header += [f"{name} (mean ± std [95% CI])" for name in metrics[1:]]
     rows = [
         [
-            str(r["rank"]),
+            "baseline" if r.get("arm") == "baseline" else num(r["rank"]),
             r["trial_id"],
-            param_cell(r["objective"]),
+            param_cell(r.get("objective")),
             *(param_cell(r[p]) for p in params),
             str(r["n_seeds"]),
             r["status"],
-            *(mean_pm_std(r[f"{n} mean"], r[f"{n} std"]) for n in metrics),
+            *(mean_std_ci(r, n) for n in metrics[:1]),
+            vs_best(r),
+            *(mean_std_ci(r, n) for n in metrics[1:]),
         ]
         for _, r in c.leaderboard.iterrows()
     ]
     arrow = "higher" if c.mode == "max" else "lower"
-    intro = f"Per configuration, over its seeds; ranked by {c.metric} ({arrow} is better)."
-    return ["## Leaderboard", "", intro, "", table(header, rows)]
+    intro = (
+        f"The search's configurations over their seeds, ranked by the final {c.metric} averaged "
+        f"over all seeds ({arrow} is better; ties go to the smaller trial id; a configuration "
+        "with a non-finite seed ranks last, as in the sweep). The CI is Student's t over the "
+        "seeds. The baseline arm is not ranked: it is the control, in its own row."
+    )
+    lines = ["## Leaderboard", "", intro, "", table(header, rows)]
+    return [*lines, "", f"{c.ties}."] if c.ties else lines
 
 
 def _matched(c: ReportContent) -> list[str]:
@@ -122,8 +174,10 @@ def _matched(c: ReportContent) -> list[str]:
     lines.append(
         "Pairs share every setting except the objective's own knobs (RKDO: α, depth, β under "
         "the level schedule, detach_target, recursion, α schedule; I-Con: debias, kernel, "
-        "student_df) and the seed. Seed runs are paired by seed; p is the paired t-test, d_z "
-        "the mean paired difference over its standard deviation; Δ = RKDO − I-Con."
+        "student_df) and the seed, on the search seeds. Seed runs are paired by seed; p is the "
+        "paired t-test, d_z the mean paired difference over its standard deviation; "
+        f"Δ = RKDO − I-Con. {c.matched_family}: every test of these tables is one family; "
+        "'better' names a winner only where p_Holm < 0.05."
     )
     for (rkdo_trial, icon_trial), rows in c.matched.groupby(["rkdo_trial", "icon_trial"]):
         body = [
@@ -132,19 +186,24 @@ def _matched(c: ReportContent) -> list[str]:
                 str(r["n"]),
                 num(r["rkdo_mean"]),
                 num(r["icon_mean"]),
-                f"{r['diff']:+.4f}" if math.isfinite(r["diff"]) else "n/a",
+                signed(r["diff"]),
+                interval(r["ci_lo"], r["ci_hi"]),
                 p_value(r["p_value"]),
+                p_value(r["p_holm"]),
                 num(r["d_z"], 2),
-                r["better"],
+                winner_cell(r["better"]),
             ]
             for _, r in rows.iterrows()
         ]
         n = int(rows["n"].max()) if len(rows) else 0
-        header = ["metric", "n", "RKDO", "I-Con", "Δ", "p", "d_z", "better"]
+        header = ["metric", "n", "RKDO", "I-Con", "Δ", "95% CI of Δ", "p", "p_Holm", "d_z"]
         lines += ["", f"### RKDO {rkdo_trial} vs I-Con {icon_trial} (n = {n} seed pairs)", ""]
-        lines.append(table(header, body))
-        if n < 2:
-            lines += ["", "With fewer than 2 seed pairs no t-test is possible (p = n/a)."]
+        lines.append(table([*header, "better"], body))
+        if n < MIN_TEST_PAIRS:
+            lines += [
+                "",
+                f"With fewer than {MIN_TEST_PAIRS} seed pairs there is no test (p = n/a).",
+            ]
     return lines
 
 
@@ -197,6 +256,7 @@ def _claims(c: ReportContent) -> list[str]:
     if not c.matched_pairs_found:
         lines += ["Not matched: this compares the best configuration of each objective.", ""]
     header = [
+        "compared",
         "epochs",
         "RKDO trial",
         "I-Con trial",
@@ -212,6 +272,7 @@ def _claims(c: ReportContent) -> list[str]:
     ]
     rows = [
         [
+            r["compared"],
             num(r["epochs"]),
             r["rkdo_trial"],
             r["icon_trial"],
@@ -229,6 +290,8 @@ def _claims(c: ReportContent) -> list[str]:
     ]
     lines += [table(header, rows), ""]
     lines.append(
+        "Compared: 'verdict' is the Verdict's pair (the best RKDO configuration and its "
+        "control, on the search seeds); 'matched' a matched-settings pair. "
         f"Loss = final {m.TRAIN_EPOCH_LOSS} (the paper's measure); improvement = "
         "100 · (I-Con − RKDO) / I-Con, positive when RKDO is lower. Probe = "
         f"{m.EVAL_LINEAR_ACC}, Δ = RKDO − I-Con. {PAPER_REFERENCE}"
@@ -240,7 +303,8 @@ def render(c: ReportContent) -> str:
     """The whole report as Markdown; figure links are relative to the report's folder."""
     lines = [f"# {c.title}", ""]
     lines += [f"- **{label}:** {value}" for label, value in c.facts]
-    lines += ["", *_leaderboard(c), "", *_matched(c), "", *_to_target(c), "", *_claims(c), ""]
+    lines += ["", *c.verdict, "", *_leaderboard(c), "", *_matched(c), ""]
+    lines += [*_to_target(c), "", *_claims(c), "", *c.families, ""]
     if c.figures:
         lines += ["## Plots", ""]
         for figure in c.figures:

@@ -16,22 +16,17 @@ import pandas as pd
 from scipy import stats
 
 from rkdo_tune import metrics as m
-from rkdo_tune.config import FIELDS
-from rkdo_tune.report._stats import BOOKKEEPING, ICON, ICON_ONLY, RKDO, RKDO_ONLY
+from rkdo_tune.config import FIELDS, shared_settings_key
+from rkdo_tune.inference import ALPHA_LEVEL, holm, paired
+from rkdo_tune.report._stats import ICON, RKDO
 
 # Seed runs whose final values are comparable: ASHA-stopped ones ended early on purpose.
 COMPARABLE_STATUSES = ("completed", "early_stopped")
 
 
 def _settings_key(row: pd.Series) -> tuple[tuple[str, str], ...]:
-    """Every setting both objectives share; objective-specific knobs and seed left out."""
-    skip = set(BOOKKEEPING) | set(RKDO_ONLY) | set(ICON_ONLY)
-    # Under the "level" schedule beta cools tau across RKDO's recursion levels only.
-    if row.get("tau_schedule", "level") == "level":
-        skip.add("beta")
-    return tuple(
-        (name, repr(row[name])) for name in FIELDS if name in row.index and name not in skip
-    )
+    """Every setting both objectives share (config.shared_settings_key) of a seed row."""
+    return shared_settings_key({name: row[name] for name in FIELDS if name in row.index})
 
 
 def matched_trial_pairs(seeds: pd.DataFrame) -> list[tuple[str, str]]:
@@ -82,15 +77,18 @@ def paired_test(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
 def matched_comparison(
     seeds: pd.DataFrame, pairs: Sequence[tuple[str, str]], *, metrics: Sequence[str]
 ) -> pd.DataFrame:
-    """Per pair and metric: n, both means, mean difference (RKDO - I-Con), p, d_z, which wins."""
+    """Per pair and metric: n, both means, Δ = RKDO - I-Con with its 95% CI, p, p_holm, d_z.
+
+    One Holm family ("matched settings") over every test of the table. `better` names
+    the objective that wins only where the adjusted p is below ALPHA_LEVEL, else None.
+    """
     rows = []
     for rkdo_trial, icon_trial in pairs:
         for metric in metrics:
             joined = paired_values(
                 seeds, rkdo_trial=rkdo_trial, icon_trial=icon_trial, metric=metric
             )
-            p_value, d_z = paired_test(joined[RKDO], joined[ICON])
-            diff = float((joined[RKDO] - joined[ICON]).mean()) if len(joined) else math.nan
+            test = paired(joined[RKDO].tolist(), joined[ICON].tolist())
             rows.append(
                 {
                     "rkdo_trial": rkdo_trial,
@@ -99,18 +97,25 @@ def matched_comparison(
                     "n": len(joined),
                     "rkdo_mean": float(joined[RKDO].mean()) if len(joined) else math.nan,
                     "icon_mean": float(joined[ICON].mean()) if len(joined) else math.nan,
-                    "diff": diff,
-                    "p_value": p_value,
-                    "d_z": d_z,
-                    "better": _better(diff, m.MODE_OF.get(metric, "max")),
+                    "diff": test.delta,
+                    "ci_lo": test.lo,
+                    "ci_hi": test.hi,
+                    "p_value": test.p_t,
+                    "d_z": paired_test(joined[RKDO], joined[ICON])[1],
                 }
             )
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return table
+    table["p_holm"] = holm(table["p_value"].tolist())
+    table["better"] = [
+        _better(diff, m.MODE_OF.get(metric, "max")) if p < ALPHA_LEVEL else None
+        for diff, metric, p in zip(table["diff"], table["metric"], table["p_holm"], strict=True)
+    ]
+    return table
 
 
 def _better(diff: float, mode: str) -> str:
-    if not math.isfinite(diff) or diff == 0:
-        return "tie" if diff == 0 else "n/a"
     return RKDO if (diff > 0) == (mode == "max") else ICON
 
 
@@ -124,15 +129,25 @@ def paper_claims(
     pairs: Sequence[tuple[str, str]],
     *,
     probe: str = m.EVAL_LINEAR_ACC,
+    verdict_pair: tuple[str, str] | None = None,
 ) -> pd.DataFrame:
     """Per pair: raw final-loss improvement % beside yardstick-loss and probe comparisons.
 
     Means are over the seeds both trials finished. Improvement % is positive when
     RKDO is lower; `probe_diff` is RKDO - I-Con (positive when RKDO is better).
+    `verdict_pair` (the verdict's best RKDO trial and its control) comes first, with
+    `compared` = "verdict"; the other pairs follow as "matched".
     """
+    ordered = [verdict_pair] if verdict_pair else []
+    ordered += [pair for pair in pairs if pair != verdict_pair]
     rows = []
-    for rkdo_trial, icon_trial in pairs:
-        row: dict[str, Any] = {"rkdo_trial": rkdo_trial, "icon_trial": icon_trial}
+    for rkdo_trial, icon_trial in ordered:
+        compared = "verdict" if (rkdo_trial, icon_trial) == verdict_pair else "matched"
+        row: dict[str, Any] = {
+            "compared": compared,
+            "rkdo_trial": rkdo_trial,
+            "icon_trial": icon_trial,
+        }
         epochs = seeds.loc[seeds["trial_id"] == rkdo_trial, "epochs"]
         row["epochs"] = epochs.iloc[0] if len(epochs) else math.nan
         for metric, label in (

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from collections.abc import Mapping, Sequence
 
 from rkdo_tune.config import FIELDS, suggest_key
@@ -24,6 +25,8 @@ TOP_KEYS = (
     "scheduler",
     "repeats",
     "resources",
+    "baseline",
+    "confirm",
 )
 REQUIRED_TOP_KEYS = ("name", "description", "metric", "parameters")
 PARAM_KEYS = ("type", "low", "high", "step", "log", "choices", "when")
@@ -34,6 +37,8 @@ SECTION_KEYS: dict[str, tuple[str, ...]] = {
     "repeats": ("seeds",),
     "resources": ("cpus", "gpus"),
     "base": tuple(FIELDS),
+    "baseline": tuple(FIELDS),
+    "confirm": ("top", "seeds"),
     "parameters": tuple(FIELDS),
 }
 
@@ -85,6 +90,8 @@ def read_int(source: str, path: str, value: object, *, minimum: int | None = Non
 
 def read_number(source: str, path: str, value: object) -> float:
     """A finite int or float (returned as given)."""
+    if isinstance(value, int) and abs(value) > sys.float_info.max:  # isfinite() would overflow
+        raise invalid(source, path, value, "too large: expected a finite number")
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         hint = ""
         if isinstance(value, str) and re.fullmatch(r"[-+]?\d+(\.\d*)?[eE][-+]?\d+", value):

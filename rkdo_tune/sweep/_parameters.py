@@ -58,6 +58,16 @@ class Parameter:
         step = "" if self.step in (None, 1) else f" step {self.step}"
         return f"range [{self.low}, {self.high}]{step}{' (log)' if self.log else ''}"
 
+    def grid_size(self) -> int | None:
+        """How many values `grid()` holds, without listing them; None for a float without a step."""
+        if self.kind == "categorical":
+            return len(self.choices)
+        if self.step is None:
+            return None if self.kind == "float" else self.high - self.low + 1
+        if self.kind == "int":
+            return (self.high - self.low) // self.step + 1
+        return round((self.high - self.low) / self.step) + 1
+
     def grid(self) -> tuple[ConfigValue, ...] | None:
         """Every value of a finite parameter, or None for a float without a step."""
         if self.kind == "categorical":
@@ -77,7 +87,7 @@ def same(a: object, b: object) -> bool:
 
 def _on_step(distance: float, step: float) -> bool:
     ratio = distance / step
-    return math.isclose(ratio, round(ratio), abs_tol=1e-9)
+    return math.isfinite(ratio) and math.isclose(ratio, round(ratio), abs_tol=1e-9)
 
 
 def plain(when: Condition) -> dict[str, list[ConfigValue]]:

@@ -38,12 +38,14 @@ from rkdo_tune.sweep._parameters import (
     parse_parameters,
     plain,
 )
+from rkdo_tune.sweep._study import ConfirmSettings, parse_baseline, parse_confirm
 
 __all__ = [
     "PAPER_SEEDS",
     "PARAM_KEYS",
     "SECTION_KEYS",
     "TOP_KEYS",
+    "ConfirmSettings",
     "Parameter",
     "Resources",
     "SchedulerSettings",
@@ -59,6 +61,7 @@ ALGORITHMS = ("tpe", "cmaes", "random", "grid", "qmc")
 SCHEDULERS = ("none", "asha", "median")
 MODES = ("max", "min")
 DEFAULT_NUM_SAMPLES = 10
+MAX_GRID_POINTS = 10_000  # values of one parameter in a grid search
 _NAME = re.compile(r"[a-z0-9_-]+")
 
 
@@ -98,6 +101,8 @@ class SpaceFields(TypedDict):
     scheduler: SchedulerSettings
     seeds: tuple[int, ...]
     resources: Resources
+    baseline: dict[str, ConfigValue] | None
+    confirm: ConfirmSettings | None
 
 
 def _base(source: str, value: object) -> tuple[dict[str, ConfigValue], TrialConfig]:
@@ -169,11 +174,14 @@ def _grid_size(source: str, params: tuple[Parameter, ...]) -> int:
         if p.when:
             reason = "grid search cannot use `when` (it would repeat configurations)"
             raise invalid(source, f"parameters.{p.name}.when", plain(p.when), reason)
-        grid = p.grid()
-        if grid is None:
+        count = p.grid_size()
+        if count is None:
             reason = "grid search needs a finite grid: give this float a step, or use choices"
             raise invalid(source, f"parameters.{p.name}.step", None, reason)
-        size *= len(grid)
+        if count > MAX_GRID_POINTS:  # each value is listed: a fine step would never end
+            reason = f"grid search lists each value: this range has {count}, over {MAX_GRID_POINTS}"
+            raise invalid(source, f"parameters.{p.name}", p.describe(), reason)
+        size *= count
     return size
 
 
@@ -274,6 +282,8 @@ def parse_space(raw: object, source: str) -> SpaceFields:
     metric, mode = _metric(source, data["metric"])
     base, base_config = _base(source, data.get("base"))
     parameters = parse_parameters(source, data["parameters"], base, base_config)
+    search = _search(source, data.get("search"), parameters, base_config)
+    seeds = _repeats(source, data.get("repeats"))
     return {
         "name": name,
         "description": " ".join(description.split()),
@@ -282,8 +292,12 @@ def parse_space(raw: object, source: str) -> SpaceFields:
         "base": base,
         "base_config": base_config,
         "parameters": parameters,
-        "search": _search(source, data.get("search"), parameters, base_config),
+        "search": search,
         "scheduler": _scheduler(source, data.get("scheduler")),
-        "seeds": _repeats(source, data.get("repeats")),
+        "seeds": seeds,
         "resources": _resources(source, data.get("resources")),
+        "baseline": parse_baseline(source, data, parameters, base_config),
+        "confirm": parse_confirm(
+            source, data.get("confirm"), search_seeds=seeds, num_samples=search.num_samples
+        ),
     }

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rkdo_tune.errors import UsageError
+from rkdo_tune.errors import EnvironmentFailure, UsageError
 
 if TYPE_CHECKING:
     from rkdo_tune.sweep.space import SearchSpace
 
 DEFAULT_STORAGE = "rkdo_results"
+DEFAULT_PENDING_TIMEOUT_S = 600.0  # --pending-timeout: how long trials may wait for a node
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,7 @@ class SweepOptions:
     max_failures: int = 0
     tracking_uri: str | None = None
     experiment: str | None = None
+    pending_timeout_s: float = DEFAULT_PENDING_TIMEOUT_S  # on a cluster that may grow
 
 
 @dataclass(frozen=True)
@@ -44,12 +47,29 @@ class SweepPlan:
     gpus_per_trial: float
     max_concurrent: int
     address: str | None
+    baseline: bool = False  # an I-Con control arm runs beside Optuna's samples
+    confirm_top: int = 0  # configurations re-run on fresh seeds after the search
+    confirm_seeds: tuple[int, ...] = ()
+
+    @property
+    def confirm_experiment_path(self) -> str:
+        """The confirmation stage's Tune experiment: a sibling of the search's."""
+        return f"{self.experiment_path}-confirm"
 
     def describe(self) -> list[tuple[str, str | int]]:
+        baseline = "I-Con control arm on the same seeds" if self.baseline else "none"
+        confirm = (
+            f"top {self.confirm_top}{' and the baseline' if self.baseline else ''} "
+            f"on fresh seeds {', '.join(map(str, self.confirm_seeds))}"
+            if self.confirm_top
+            else "none"
+        )
         return [
             ("sweep name", self.name),
             ("configurations (Optuna trials)", self.num_samples),
+            ("baseline arm", baseline),
             ("seeds per configuration", ", ".join(map(str, self.seeds))),
+            ("confirmation", confirm),
             ("training runs", self.training_runs),
             ("resources per trial", f"{self.cpus_per_trial:g} CPU, {self.gpus_per_trial:g} GPU"),
             ("max concurrent trials", self.max_concurrent),
@@ -63,10 +83,53 @@ def _is_uri(text: str) -> bool:
 
 
 def resolve_storage(storage: str | None) -> str:
-    """An absolute local path, or a URI (s3://, gs://, ...) passed through untouched."""
+    """An absolute local path that can be created and written, or a URI passed through.
+
+    A URI (s3://, gs://, ...) is checked by `check_storage_uri` before Ray starts.
+    """
     if storage and _is_uri(storage):
         return storage.rstrip("/")
-    return str(Path(storage or DEFAULT_STORAGE).expanduser().resolve())
+    try:
+        path = Path(storage or DEFAULT_STORAGE).expanduser().resolve()
+    except (OSError, ValueError, RuntimeError) as exc:  # a NUL byte, a symlink loop, ~nobody
+        raise UsageError(f"--storage {storage!r}: not a usable path ({exc})") from None
+    check_local_storage(path, flag=f"--storage {storage or DEFAULT_STORAGE}")
+    return str(path)
+
+
+def check_local_storage(path: Path, *, flag: str) -> None:
+    """`path` is a writable directory, or can be made one; checked without creating anything.
+
+    Its nearest existing ancestor must be a directory this process may write to. As
+    root that holds for any directory except on a read-only file system.
+    """
+    existing = next((p for p in (path, *path.parents) if p.exists()), Path(path.anchor))
+    if not existing.is_dir():
+        raise UsageError(f"{flag}: {existing} is not a directory, so results cannot go there")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        verb = "write to" if existing == path else "create a directory in"
+        raise UsageError(f"{flag}: cannot {verb} {existing} (permission denied or read-only)")
+
+
+def check_storage_uri(storage: str) -> None:
+    """A storage URI pyarrow (so Ray Tune) can open; its file:// path as a local path.
+
+    Before Ray starts; opening may ask the store (credentials, region) over the network.
+    A local path (no scheme) is checked by `resolve_storage` already.
+    """
+    if not _is_uri(storage):
+        return
+    from pyarrow import fs
+
+    uri, flag = storage.rstrip("/"), f"--storage {storage}"
+    try:
+        filesystem, path = fs.FileSystem.from_uri(uri)
+    except ValueError as exc:  # pyarrow's ArrowInvalid: a scheme it does not know
+        raise UsageError(f"{flag}: {str(exc).splitlines()[0]}") from None
+    except OSError as exc:
+        raise EnvironmentFailure(f"{flag}: cannot open it: {str(exc).splitlines()[0]}") from None
+    if isinstance(filesystem, fs.LocalFileSystem):
+        check_local_storage(Path(path), flag=flag)
 
 
 def plan_sweep(space: SearchSpace, options: SweepOptions) -> SweepPlan:
@@ -75,6 +138,9 @@ def plan_sweep(space: SearchSpace, options: SweepOptions) -> SweepPlan:
         raise UsageError("--resume needs --name NAME: the sweep to continue")
     if options.max_failures < 0:
         raise UsageError(f"--max-failures has value {options.max_failures}, but it must be >= 0")
+    if not options.pending_timeout_s > 0:  # NaN too
+        timeout = options.pending_timeout_s
+        raise UsageError(f"--pending-timeout has value {timeout:g}, but it must be > 0 seconds")
     name = options.name or f"{space.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
         raise UsageError(f"--name has value {name!r}, but only letters, digits, '._-' are allowed")
@@ -92,4 +158,7 @@ def plan_sweep(space: SearchSpace, options: SweepOptions) -> SweepPlan:
         gpus_per_trial=space.resources.gpus,
         max_concurrent=space.search.max_concurrent,
         address=options.address,
+        baseline=space.baseline is not None,
+        confirm_top=space.confirm.top if space.confirm else 0,
+        confirm_seeds=space.confirm.seeds if space.confirm else (),
     )

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 from ray import tune
 
 from rkdo_tune.console import MISSING, format_table, format_value
-from rkdo_tune.sweep.protocol import EPOCH_KEY, STATUS_KEY
+from rkdo_tune.sweep.protocol import EPOCH_KEY, STATUS_KEY, split_markers
+from rkdo_tune.verdict import STAGE_SEARCH
 
 if TYPE_CHECKING:
     from ray.tune.experiment import Trial
@@ -45,7 +46,9 @@ class LiveProgress(tune.Callback):
         **info: Any,
     ) -> None:
         value = float(result.get(self.metric, math.nan))
-        if math.isfinite(value) and self._better(value):
+        role, values = split_markers(trial.config or {})
+        ranked = not role.is_baseline and role.stage == STAGE_SEARCH  # what "best" ranks
+        if ranked and math.isfinite(value) and self._better(value):
             self.best = (value, trial.trial_id)
         self.latest[trial.trial_id] = {
             "epoch": result.get(EPOCH_KEY),
@@ -53,7 +56,9 @@ class LiveProgress(tune.Callback):
             "status": result.get(STATUS_KEY, ""),
         }
         best = f"{format_value(self.best[0])} ({self.best[1]})" if self.best else MISSING
-        params = ", ".join(f"{k}={format_value(v)}" for k, v in sorted(trial.config.items()))
+        params = ", ".join(f"{k}={format_value(v)}" for k, v in sorted(values.items()))
+        if role.is_baseline or role.stage != STAGE_SEARCH:
+            params = f"{role.arm}, {role.stage}: {params}"
         self._write(
             f"[{trial.trial_id}] epoch {result.get(EPOCH_KEY)}  {self.metric} "
             f"{format_value(value)}  best so far {best}  | {params}"

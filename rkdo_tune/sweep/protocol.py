@@ -16,18 +16,26 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rkdo_tune import metrics as m
+from rkdo_tune.inference import TieMark, rank_order
 from rkdo_tune.sweep.plan import SweepPlan
 from rkdo_tune.sweep.space import Parameter, SearchSpace
+from rkdo_tune.verdict import ARM_BASELINE, ARM_SEARCH, STAGE_SEARCH, Verdict
 
 if TYPE_CHECKING:
     from rkdo_tune.config import TrialConfig
     from rkdo_tune.training.callbacks import TrainCallback
 
 __all__ = [
+    "ARM_KEY",
+    "CONFIRMS_KEY",
     "EPOCH_KEY",
+    "MARKER_KEYS",
     "NODE_KEY",
+    "POINT_KEY",
     "REASON_KEY",
     "REPORTED_METRICS",
+    "SEARCH_ROLE",
+    "STAGE_KEY",
     "STATUS_KEY",
     "STEP_KEY",
     "ObserverFactory",
@@ -37,8 +45,10 @@ __all__ = [
     "SweepPlan",
     "SweepTracker",
     "TrialObserver",
+    "TrialRole",
     "TrialSummary",
     "seed_key",
+    "split_markers",
 ]
 
 # Keys of a trial's Tune report besides the metrics (means, `<metric>_std`, per-seed values).
@@ -48,6 +58,48 @@ EPOCH_KEY = "epoch"
 STEP_KEY = "step"
 NODE_KEY = "node_id"
 REPORTED_METRICS = (*m.EVAL_METRICS, m.TRAIN_EPOCH_LOSS)
+# Keys a trial's Tune config carries besides its config values: which arm and stage it
+# belongs to, and which search trial a confirmation trial re-runs. `split_markers` strips them.
+ARM_KEY = "rkdo_arm"
+STAGE_KEY = "rkdo_stage"
+CONFIRMS_KEY = "rkdo_confirms"
+MARKER_KEYS = (ARM_KEY, STAGE_KEY, CONFIRMS_KEY)
+# The confirmation stage grid-searches over whole configs, which Tune nests under this key.
+POINT_KEY = "rkdo_point"
+
+
+@dataclass(frozen=True)
+class TrialRole:
+    """Where a trial stands in the study: its arm, its stage, the search trial it re-runs."""
+
+    arm: str = ARM_SEARCH
+    stage: str = STAGE_SEARCH
+    confirms: str = ""
+
+    @property
+    def is_baseline(self) -> bool:
+        return self.arm == ARM_BASELINE
+
+    def markers(self) -> dict[str, str]:
+        """The Tune config keys that carry this role (none for a plain search trial)."""
+        markers = {ARM_KEY: self.arm, STAGE_KEY: self.stage, CONFIRMS_KEY: self.confirms}
+        return {k: v for k, v in markers.items() if v and v not in (ARM_SEARCH, STAGE_SEARCH)}
+
+
+SEARCH_ROLE = TrialRole()  # a trial Optuna proposed, in the search stage
+
+
+def split_markers(params: Mapping[str, Any]) -> tuple[TrialRole, dict[str, Any]]:
+    """A Tune config's role, and its config values without the marker keys."""
+    point = params.get(POINT_KEY)
+    if isinstance(point, Mapping):
+        params = point
+    role = TrialRole(
+        arm=str(params.get(ARM_KEY, ARM_SEARCH)),
+        stage=str(params.get(STAGE_KEY, STAGE_SEARCH)),
+        confirms=str(params.get(CONFIRMS_KEY, "")),
+    )
+    return role, {k: v for k, v in params.items() if k not in MARKER_KEYS}
 
 
 def seed_key(seed: int, metric: str) -> str:
@@ -67,21 +119,53 @@ class TrialSummary:
     reason: str
     epochs: int
     metrics: dict[str, Any]
+    role: TrialRole = SEARCH_ROLE
+
+    def per_seed(self, metric: str) -> dict[int, float]:
+        """{seed: final value} of `metric`, from the per-seed keys of the last report."""
+        prefix, suffix = "seed_", f"/{metric}"
+        values = {}
+        for key, value in self.metrics.items():
+            if key.startswith(prefix) and key.endswith(suffix):
+                seed = key[len(prefix) : -len(suffix)]
+                if seed.isdigit() and isinstance(value, int | float):
+                    values[int(seed)] = float(value)
+        return values
 
 
 @dataclass(frozen=True)
 class SweepOutcome:
+    """A finished (or interrupted) sweep: its search trials, the baseline, the confirmation.
+
+    `trials` holds the search stage (the baseline arm included); `confirmation` the
+    re-runs on fresh seeds. "Best" is defined once, in `ranked`.
+    """
+
     plan: SweepPlan
     metric: str
     mode: str
     trials: tuple[TrialSummary, ...]
     errors: int
     unfinished: int = 0  # trials neither terminated nor errored: the sweep was interrupted
+    confirmation: tuple[TrialSummary, ...] = ()
+    ties: tuple[TieMark, ...] = ()  # each ranked search trial against the best
+    verdict: Verdict | None = None
 
     def ranked(self) -> list[TrialSummary]:
-        """Trials with a finite metric, best first."""
-        finite = [t for t in self.trials if math.isfinite(t.value)]
-        return sorted(finite, key=lambda t: t.value, reverse=self.mode == "max")
+        """Search-arm trials with a finite metric, best first: the best final seed-mean,
+        ties to the earlier trial (smaller trial id). The baseline arm is never ranked."""
+        finite = [t for t in self.trials if math.isfinite(t.value) and not t.role.is_baseline]
+        order = rank_order([t.value for t in finite], [t.trial_id for t in finite], mode=self.mode)
+        return [finite[i] for i in order]
+
+    @property
+    def baseline(self) -> TrialSummary | None:
+        """The search stage's baseline arm, if the sweep had one."""
+        return next((t for t in self.trials if t.role.is_baseline), None)
+
+    def confirmation_of(self, trial_id: str) -> TrialSummary | None:
+        """The confirmation re-run of search trial `trial_id`, if there was one."""
+        return next((t for t in self.confirmation if t.role.confirms == trial_id), None)
 
 
 class TrialObserver:
@@ -98,8 +182,12 @@ class TrialObserver:
         configs: Sequence[TrialConfig],
         trial_id: str,
         node_id: str,
+        role: TrialRole = SEARCH_ROLE,
     ) -> list[TrainCallback | None]:
-        """One TrainCallback (or None) per seed config, before training starts."""
+        """One TrainCallback (or None) per seed config, before training starts.
+
+        `params` are the trial's config values (markers stripped); `role` its arm and stage.
+        """
         return [None] * len(configs)
 
     def on_report(self, report: Mapping[str, Any]) -> None:
@@ -116,8 +204,8 @@ ObserverFactory = Callable[[], TrialObserver]
 class SweepTracker:
     """What a tracking layer does around a sweep; the default tracks nothing.
 
-    `start` runs on the driver before Ray starts (so an unreachable tracking
-    server fails fast and starts nothing); `observer_factory` is shipped to
+    `start` runs on the driver once Ray is connected and a trial is known to fit
+    (a sweep that cannot run creates no run); `observer_factory` is shipped to
     every trial; `finish` returns extra lines for the end-of-sweep summary.
     """
 

@@ -8,26 +8,34 @@ losses; it hands each trial's parameters to `sweep_trial`.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import math
 import os
 import signal
 import socket
 import threading
-from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from collections.abc import Iterator, Sequence
 
 import ray
 from ray import tune
 from ray.tune import ResultGrid
-from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
-from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, MedianStoppingRule, TrialScheduler
+from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 from ray.tune.search import ConcurrencyLimiter
-from ray.tune.search.optuna import OptunaSearch
 
 from rkdo_tune.data import check_available
 from rkdo_tune.errors import EnvironmentFailure
-from rkdo_tune.sweep.plan import SweepOptions, SweepPlan
+from rkdo_tune.sweep._arms import StudyASHA, StudyMedianStopping, StudySearch
+from rkdo_tune.sweep._judge import judge
+from rkdo_tune.sweep._tune import make_trainable, run_config_for
+from rkdo_tune.sweep.confirm import (
+    build_confirmation_tuner,
+    chosen_for_confirmation,
+    confirmation_points,
+)
+from rkdo_tune.sweep.pending import PendingTimeout, PendingWatch
+from rkdo_tune.sweep.placement import ClusterShape, check_cluster
+from rkdo_tune.sweep.plan import SweepOptions, SweepPlan, check_storage_uri
 from rkdo_tune.sweep.progress import LiveProgress
 from rkdo_tune.sweep.protocol import (
     EPOCH_KEY,
@@ -38,9 +46,9 @@ from rkdo_tune.sweep.protocol import (
     SweepOutcome,
     SweepTracker,
     TrialSummary,
+    split_markers,
 )
-from rkdo_tune.sweep.space import make_sampler, sample_params
-from rkdo_tune.sweep.trial import sweep_trial
+from rkdo_tune.sweep.space import make_sampler, sample_params, search_trial_count
 
 
 def _listening(address: str, timeout: float = 3.0) -> bool:
@@ -63,6 +71,8 @@ def check_address(address: str | None) -> None:
 def preflight(space: SearchSpace, options: SweepOptions) -> None:
     """Cheap checks that must fail before anything starts or is written."""
     check_address(options.address)
+    if options.storage:
+        check_storage_uri(options.storage)  # a local path was checked by plan_sweep
     if options.address is None:  # on a cluster the data lives on the workers, not here
         base = space.base_config
         check_available(base.dataset, data_dir=base.data_dir, download=base.download)
@@ -77,7 +87,7 @@ def connect_ray(address: str | None) -> None:
     # Per-epoch checkpoints of short trials trip this warning; it is expected here.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     # Tune's automatic loggers include TensorBoard's, whose import pulls torch into the
-    # driver while the first trial starts; MLflow holds the metrics. _run_config adds
+    # driver while the first trial starts; MLflow holds the metrics. run_config_for adds
     # the JSON and CSV loggers (result.json, progress.csv) back explicitly.
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     check_address(address)
@@ -113,36 +123,19 @@ def _scheduler(space: SearchSpace) -> TrialScheduler:
     settings = space.scheduler
     epochs = max_epochs(space)
     if settings.kind == "asha":
-        return ASHAScheduler(
+        return StudyASHA(
             time_attr="training_iteration",
             max_t=max(epochs, settings.grace_period),
             grace_period=settings.grace_period,
             reduction_factor=settings.reduction_factor,
         )
     if settings.kind == "median":
-        return MedianStoppingRule(
+        return StudyMedianStopping(
             time_attr="training_iteration",
             grace_period=settings.grace_period,
             min_samples_required=2,
         )
     return FIFOScheduler()
-
-
-class NonFiniteFailsOptunaSearch(OptunaSearch):
-    """OptunaSearch that records a NaN/inf final metric (a diverged trial) as FAIL.
-
-    Ray's version passes the NaN to `study.tell`, which rejects it, and the
-    Optuna trial stays RUNNING forever.
-    """
-
-    def on_trial_complete(
-        self, trial_id: str, result: dict | None = None, error: bool = False
-    ) -> None:
-        value = (result or {}).get(self.metric)
-        if isinstance(value, float) and not math.isfinite(value):
-            result = {k: v for k, v in result.items() if k != self.metric}
-            error = True
-        super().on_trial_complete(trial_id, result, error)
 
 
 def _searcher(space: SearchSpace, plan: SweepPlan, options: SweepOptions) -> ConcurrencyLimiter:
@@ -151,7 +144,8 @@ def _searcher(space: SearchSpace, plan: SweepPlan, options: SweepOptions) -> Con
         import optuna
 
         storage = optuna.storages.RDBStorage(url=options.optuna_storage)
-    searcher = NonFiniteFailsOptunaSearch(
+    searcher = StudySearch(
+        baseline=space.baseline,
         space=functools.partial(sample_params, space),  # picklable: searcher state is saved
         metric=space.metric,  # define-by-run: TuneConfig's metric does not reach the searcher
         mode=space.mode,
@@ -163,40 +157,18 @@ def _searcher(space: SearchSpace, plan: SweepPlan, options: SweepOptions) -> Con
     return ConcurrencyLimiter(searcher, max_concurrent=space.search.max_concurrent)
 
 
-def _trainable(
-    space: SearchSpace, observer_factory: ObserverFactory | None
-) -> Callable[[dict[str, Any]], None]:
-    trainable = tune.with_parameters(sweep_trial, space=space, observer_factory=observer_factory)
-    return tune.with_resources(
-        trainable, {"cpu": space.resources.cpus, "gpu": space.resources.gpus}
-    )
-
-
-def _run_config(
-    plan: SweepPlan, options: SweepOptions, callbacks: Sequence[tune.Callback]
-) -> tune.RunConfig:
-    return tune.RunConfig(
-        name=plan.name,
-        storage_path=plan.storage_path,
-        failure_config=tune.FailureConfig(max_failures=options.max_failures),
-        checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-        callbacks=[*callbacks, JsonLoggerCallback(), CSVLoggerCallback()],
-        verbose=0,
-    )
-
-
 def check_resumable(plan: SweepPlan) -> None:
     """--resume needs the Ray experiment state of an earlier sweep with this name."""
     if not tune.Tuner.can_restore(plan.experiment_path):
         raise EnvironmentFailure(f"--resume: no sweep to resume at {plan.experiment_path}")
 
 
-def count_unfinished(plan: SweepPlan) -> int:
+def count_unfinished(experiment_path: str) -> int:
     """Trials the saved experiment state still has to run: more than 0 after Ctrl-C.
 
     The ResultGrid cannot tell: after an interrupt its in-memory trials read TERMINATED.
     """
-    trials = tune.ExperimentAnalysis(plan.experiment_path).trials
+    trials = tune.ExperimentAnalysis(experiment_path).trials
     return sum(trial.status not in ("TERMINATED", "ERROR") for trial in trials)
 
 
@@ -209,7 +181,7 @@ def build_tuner(
     callbacks: Sequence[tune.Callback] = (),
 ) -> tune.Tuner:
     """A new Tuner, or the restored one of an earlier sweep with the same name."""
-    trainable = _trainable(space, observer_factory)
+    trainable = make_trainable(space, observer_factory)
     if options.resume:
         check_resumable(plan)
         return tune.Tuner.restore(
@@ -220,14 +192,14 @@ def build_tuner(
         tune_config=tune.TuneConfig(
             search_alg=_searcher(space, plan, options),
             scheduler=_scheduler(space),
-            num_samples=space.search.num_samples,
+            num_samples=search_trial_count(space),
             metric=space.metric,
             mode=space.mode,
             # One worker process serves trial after trial: a fresh one costs seconds of
             # imports and store set-up per trial. `sweep_trial` leaves no state behind.
             reuse_actors=True,
         ),
-        run_config=_run_config(plan, options, callbacks),
+        run_config=run_config_for(plan.name, plan, options, callbacks),
     )
 
 
@@ -251,10 +223,12 @@ def _summaries(results: ResultGrid, space: SearchSpace) -> tuple[list[TrialSumma
         if result.error is not None:
             errors += 1
         value = metrics.get(space.metric, math.nan)
+        role, params = split_markers(result.config or {})
         summaries.append(
             TrialSummary(
                 trial_id=str(metrics.get("trial_id", result.path.rsplit("/", 1)[-1])),
-                params={k: v for k, v in (result.config or {}).items()},
+                params=params,
+                role=role,
                 value=_as_float(value),
                 std=_as_float(metrics.get(f"{space.metric}_std")),
                 status="error" if result.error is not None else metrics.get(STATUS_KEY, "?"),
@@ -281,6 +255,17 @@ def _sigterm_as_sigint() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def _callbacks(
+    space: SearchSpace, options: SweepOptions, cluster: ClusterShape
+) -> list[tune.Callback]:
+    """Live progress; where the cluster may grow, also the watch of trials waiting for a node."""
+    callbacks: list[tune.Callback] = [LiveProgress(metric=space.metric, mode=space.mode)]
+    if cluster.autoscaler:
+        timeout = options.pending_timeout_s
+        callbacks.append(PendingWatch(request=space.resources, timeout_s=timeout))
+    return callbacks
+
+
 def run_sweep(
     space: SearchSpace,
     plan: SweepPlan,
@@ -288,33 +273,66 @@ def run_sweep(
     *,
     tracker: SweepTracker | None = None,
 ) -> tuple[SweepOutcome, list[str]]:
-    """Start tracking, start (or attach to) Ray, run every trial, and summarise them.
+    """Start (or attach to) Ray, check a trial fits, start tracking, run and summarise.
 
-    Returns the outcome and the tracker's lines for the summary.
+    Returns the outcome and the tracker's lines for the summary. A tracking server
+    is checked for reachability before this is called (`app.launch_sweep`).
     """
     tracker = tracker or SweepTracker()
     preflight(space, options)  # before tracking writes anything
     if options.resume:
         check_resumable(plan)  # before tracking reattaches to the sweep's parent run
+    connect_ray(options.address)
+    # After Ray connects, before tracking creates a run: a trial no node can hold is one line.
+    embedded = not (options.address or os.environ.get("RAY_ADDRESS"))
+    cluster = check_cluster(space.resources, space.search.max_concurrent, embedded=embedded)
     tracker.start(space=space, plan=plan, resume=options.resume)
     try:
-        connect_ray(options.address)
-        progress = LiveProgress(metric=space.metric, mode=space.mode)
-        tuner = build_tuner(
-            space, plan, options, observer_factory=tracker.observer_factory(), callbacks=[progress]
-        )
+        callbacks = _callbacks(space, options, cluster)
+        factory = tracker.observer_factory()
+        tuner = build_tuner(space, plan, options, observer_factory=factory, callbacks=callbacks)
         with _sigterm_as_sigint():
             results = tuner.fit()
+        summaries, errors = _summaries(results, space)
+        outcome = SweepOutcome(
+            plan=plan,
+            metric=space.metric,
+            mode=space.mode,
+            trials=tuple(summaries),
+            errors=errors,
+            unfinished=count_unfinished(plan.experiment_path),
+        )
+        if space.confirm is not None and not outcome.unfinished and outcome.ranked():
+            outcome = _confirm(space, plan, options, outcome, factory, callbacks)
     except BaseException as exc:
         tracker.finish(SweepOutcome(plan, space.metric, space.mode, (), 0), error=exc)
+        if isinstance(getattr(exc, "cause", None), PendingTimeout):  # raised in a ray:// Tuner
+            raise exc.cause from None
         raise
-    summaries, errors = _summaries(results, space)
-    outcome = SweepOutcome(
-        plan=plan,
-        metric=space.metric,
-        mode=space.mode,
-        trials=tuple(summaries),
-        errors=errors,
-        unfinished=count_unfinished(plan),
-    )
+    outcome = judge(outcome, space)
     return outcome, tracker.finish(outcome)
+
+
+def _confirm(
+    space: SearchSpace,
+    plan: SweepPlan,
+    options: SweepOptions,
+    outcome: SweepOutcome,
+    factory: ObserverFactory | None,
+    callbacks: Sequence[tune.Callback],
+) -> SweepOutcome:
+    """Run (or resume) the confirmation stage and add its trials to the outcome."""
+    assert space.confirm is not None
+    points = confirmation_points(chosen_for_confirmation(outcome, space.confirm.top))
+    tuner = build_confirmation_tuner(
+        space, plan, options, points, observer_factory=factory, callbacks=callbacks
+    )
+    with _sigterm_as_sigint():
+        results = tuner.fit()
+    summaries, errors = _summaries(results, space)
+    return dataclasses.replace(
+        outcome,
+        confirmation=tuple(summaries),
+        errors=outcome.errors + errors,
+        unfinished=count_unfinished(plan.confirm_experiment_path),
+    )

@@ -26,6 +26,7 @@ from rkdo_tune.sweep._overrides import apply_overrides
 from rkdo_tune.sweep._parameters import Parameter, condition_holds
 from rkdo_tune.sweep._schema import (
     PAPER_SEEDS,
+    ConfirmSettings,
     Resources,
     SchedulerSettings,
     SearchSettings,
@@ -37,17 +38,20 @@ if TYPE_CHECKING:
 
 __all__ = [
     "PAPER_SEEDS",
+    "ConfirmSettings",
     "Parameter",
     "Resources",
     "SchedulerSettings",
     "SearchSettings",
     "SearchSpace",
+    "confirmation_trial_count",
     "count_trials",
     "list_spaces",
     "load_space",
     "make_sampler",
     "resolve_space_path",
     "sample_params",
+    "search_trial_count",
     "trial_config",
 ]
 
@@ -72,6 +76,8 @@ class SearchSpace:
     scheduler: SchedulerSettings
     seeds: tuple[int, ...]
     resources: Resources
+    baseline: Mapping[str, ConfigValue] | None  # the I-Con control arm's keys over base
+    confirm: ConfirmSettings | None
     source: Path
     raw: Mapping[str, Any]  # YAML as read: any structure
 
@@ -82,6 +88,8 @@ class SearchSpace:
         max_concurrent: int | None = None,
         cpus: float | None = None,
         gpus: float | None = None,
+        confirm_top: int | None = None,
+        no_baseline: bool = False,
     ) -> SearchSpace:
         """This space with CLI-flag values written into `raw` and validated again."""
         updates = {
@@ -89,8 +97,11 @@ class SearchSpace:
             ("search", "max_concurrent"): max_concurrent,
             ("resources", "cpus"): cpus,
             ("resources", "gpus"): gpus,
+            ("confirm", "top"): confirm_top,
         }
         raw = copy.deepcopy(dict(self.raw))
+        if no_baseline:
+            raw["baseline"] = None
         for (section, key), value in updates.items():
             if value is not None:
                 current = raw.get(section)
@@ -128,7 +139,13 @@ def _packaged_spaces() -> dict[str, Path]:
 def resolve_space_path(name_or_path: str | Path) -> Path:
     """An existing file as given, else a bare name ('smoke' or 'smoke.yaml') among the packaged."""
     path = Path(name_or_path)
-    if path.is_file():
+    try:  # a FIFO or device exists too: `read_yaml` then says what it is
+        exists, is_dir = path.exists(), path.is_dir()
+    except OSError:  # no permission on the way there: `read_yaml` says so
+        exists, is_dir = True, False
+    except ValueError:  # a NUL byte in the name
+        exists, is_dir = False, False
+    if exists and (not is_dir or len(path.parts) != 1):
         return path
     if len(path.parts) != 1:
         raise UsageError(f"{path}: no such search-space file")
@@ -136,6 +153,8 @@ def resolve_space_path(name_or_path: str | Path) -> Path:
     packaged = _packaged_spaces()
     if file_name in packaged:
         return packaged[file_name]
+    if exists:  # a directory named like no packaged space
+        return path
     raise UsageError(
         f"unknown search space '{name_or_path}'{suggest_key(file_name, packaged)}; "
         f"packaged spaces: {', '.join(packaged) or 'none found'}"
@@ -217,10 +236,26 @@ def make_sampler(space: SearchSpace) -> optuna.samplers.BaseSampler:
         )
 
 
-def count_trials(space: SearchSpace) -> int:
-    """Training runs of the sweep: configurations times repeat seeds.
+def search_trial_count(space: SearchSpace) -> int:
+    """Tune trials of the search stage: Optuna's samples, plus the baseline arm if any.
 
     For grid search, `search.num_samples` is already at most the grid size
     (a larger value is rejected at load time; an absent one defaults to it).
     """
-    return space.search.num_samples * len(space.seeds)
+    return space.search.num_samples + (space.baseline is not None)
+
+
+def confirmation_trial_count(space: SearchSpace) -> int:
+    """Tune trials of the confirmation stage: the top K, plus the baseline arm if any."""
+    if space.confirm is None:
+        return 0
+    return space.confirm.top + (space.baseline is not None)
+
+
+def count_trials(space: SearchSpace) -> int:
+    """Training runs of the sweep: each stage's configurations times its seeds."""
+    confirm_seeds = len(space.confirm.seeds) if space.confirm is not None else 0
+    return (
+        search_trial_count(space) * len(space.seeds)
+        + confirmation_trial_count(space) * confirm_seeds
+    )

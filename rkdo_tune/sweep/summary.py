@@ -10,11 +10,13 @@ import yaml
 
 from rkdo_tune import metrics as m
 from rkdo_tune.console import format_table, format_value
+from rkdo_tune.inference import TieMark, mean_ci, tie_sentence
 from rkdo_tune.redaction import redact_uri
+from rkdo_tune.verdict import STAGE_CONFIRMATION, STAGE_SEARCH, verdict_lines
 
 if TYPE_CHECKING:
     from rkdo_tune.sweep.plan import SweepPlan
-    from rkdo_tune.sweep.protocol import SweepOutcome
+    from rkdo_tune.sweep.protocol import SweepOutcome, TrialSummary
     from rkdo_tune.sweep.space import SearchSpace
 
 TOP_ROWS = 10
@@ -29,26 +31,72 @@ def format_dry_run(space: SearchSpace, plan: SweepPlan) -> str:
     return "\n".join(lines)
 
 
-def format_leaderboard(outcome: SweepOutcome) -> str:
-    """Best configurations first; the metric as mean ± std over seeds."""
-    ranked = outcome.ranked()[:TOP_ROWS]
-    if not ranked:
+def _mean_cell(trial: TrialSummary, metric: str) -> str:
+    """'0.9676 [0.9398, 0.9954]': the seed-mean with its 95% t-interval over seeds."""
+    interval = mean_ci(list(trial.per_seed(metric).values()))
+    if not math.isfinite(trial.value):
+        return format_value(trial.value)
+    if not math.isfinite(interval.lo):
+        return f"{trial.value:.4f} (1 seed)"
+    return f"{trial.value:.4f} [{interval.lo:.4f}, {interval.hi:.4f}]"
+
+
+def _tie_cell(mark: TieMark | None) -> str:
+    if mark is None:
+        return "-"
+    if mark.comparison is None:
+        return "best"
+    p = format_value(mark.p_holm)
+    return f"tied (p_Holm {p})" if mark.tied else f"worse (p_Holm {p})"
+
+
+def _row(
+    rank: str, trial: TrialSummary, names: list[str], side: list[str], outcome: SweepOutcome
+) -> list[str]:
+    marks = {mark.trial_id: mark for mark in outcome.ties}
+    return [
+        rank,
+        *[format_value(trial.params.get(name, "-")) for name in names],
+        _mean_cell(trial, outcome.metric),
+        format_value(trial.std),
+        *[format_value(trial.metrics.get(key, math.nan)) for key in side],
+        _tie_cell(marks.get(trial.trial_id)),
+        str(trial.epochs),
+        str(trial.status),
+    ]
+
+
+def format_leaderboard(outcome: SweepOutcome, *, stage: str = STAGE_SEARCH) -> str:
+    """Best configurations first, the control arm last: seed-mean [95% CI], std, ties."""
+    if stage == STAGE_SEARCH:
+        ranked, control = outcome.ranked()[:TOP_ROWS], outcome.baseline
+    else:  # re-runs keep the search's order: they estimate, they do not select again
+        order = {t.role.confirms: i for i, t in enumerate(outcome.ranked())}
+        ranked = sorted(
+            (t for t in outcome.confirmation if not t.role.is_baseline),
+            key=lambda t: order.get(t.role.confirms, len(order)),
+        )
+        control = next((t for t in outcome.confirmation if t.role.is_baseline), None)
+    if not ranked and control is None:
         return "no trial produced a finite metric"
-    names = sorted({key for t in ranked for key in t.params})
+    shown = [*ranked, *([control] if control is not None else [])]
+    names = sorted({key for t in shown for key in t.params})
     side = [key for key in SIDE_METRICS if key != outcome.metric]
-    header = ["rank", *names, f"{outcome.metric} (mean ± std)", *side, "epochs run", "status"]
+    header = [
+        "rank",
+        *names,
+        f"{outcome.metric} mean [95% CI]",
+        "std",
+        *side,
+        "vs best",
+        "epochs run",
+        "status",
+    ]
     rows = [header]
     for rank, trial in enumerate(ranked, start=1):
-        rows.append(
-            [
-                str(rank),
-                *[format_value(trial.params.get(name, "-")) for name in names],
-                f"{trial.value:.4f} ± {trial.std:.4f}",
-                *[format_value(trial.metrics.get(key, math.nan)) for key in side],
-                str(trial.epochs),
-                str(trial.status),
-            ]
-        )
+        rows.append(_row(str(rank), trial, names, side, outcome))
+    if control is not None:
+        rows.append(_row("control", control, names, side, outcome))
     return format_table(rows)
 
 
@@ -71,15 +119,21 @@ def format_outcome(
     plan = outcome.plan
     seeds = ", ".join(map(str, plan.seeds))
     failed = [t for t in outcome.trials if not math.isfinite(t.value)]
+    searched = sum(not t.role.is_baseline for t in outcome.trials)
+    control = " and the I-Con baseline" if outcome.baseline is not None else ""
     lines = [
         "",
-        f"sweep {plan.name}: {len(outcome.trials)} configurations, {outcome.errors} errors, "
+        f"sweep {plan.name}: {searched} configurations{control}, {outcome.errors} errors, "
         f"{len(failed)} without a finite {outcome.metric}",
-        f"best configurations by {outcome.metric} ({outcome.mode}), averaged over seeds {seeds}:",
+        f"best configurations by {outcome.metric} ({outcome.mode}), averaged over seeds {seeds}"
+        " (best: the highest mean; a tie goes to the earlier trial):",
         format_leaderboard(outcome),
     ]
+    if outcome.ties:
+        lines.append(tie_sentence(outcome.ties))
     for trial in failed:
         lines.append(f"  {trial.trial_id}: {trial.status} {trial.reason}".rstrip())
+    lines += _confirmation_lines(outcome)
     lines += [
         "",
         f"results (Ray Tune experiment, checkpoints): {plan.experiment_path}",
@@ -90,3 +144,21 @@ def format_outcome(
     default = resume_command(["sweep", "--space", str(space.source)], plan.name)
     lines.append(f"resume it: {resume or default}")
     return "\n".join(lines)
+
+
+def _confirmation_lines(outcome: SweepOutcome) -> list[str]:
+    """The re-runs on fresh seeds, then the verdict (or why there is none)."""
+    lines = []
+    if outcome.confirmation:
+        seeds = ", ".join(map(str, outcome.plan.confirm_seeds))
+        lines += [
+            "",
+            f"confirmation of the top {outcome.plan.confirm_top} on fresh seeds {seeds}:",
+            format_leaderboard(outcome, stage=STAGE_CONFIRMATION),
+        ]
+    lines.append("")
+    if outcome.verdict is None:
+        lines.append("Verdict: no RKDO and I-Con pair to compare in this sweep (no control arm).")
+    else:
+        lines += verdict_lines(outcome.verdict)
+    return lines

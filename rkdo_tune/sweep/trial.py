@@ -31,6 +31,7 @@ from rkdo_tune.sweep.protocol import (
     SearchSpace,
     TrialObserver,
     seed_key,
+    split_markers,
 )
 from rkdo_tune.training.callbacks import (
     STATUS_COMPLETED,
@@ -165,7 +166,8 @@ def sweep_trial(
     from rkdo_tune.sweep.space import trial_config
 
     set_cpu_threads(space.resources.cpus)
-    configs = [trial_config(space, params, seed=seed) for seed in space.seeds]
+    role, values = split_markers(params)  # trial_config rejects keys that are not config fields
+    configs = [trial_config(space, values, seed=seed) for seed in space.seeds]
     if space.resources.gpus == 0:  # a CPU-only trial must not grab a visible GPU
         configs = [
             dataclasses.replace(c, device="cpu") if c.device == "auto" else c for c in configs
@@ -174,7 +176,7 @@ def sweep_trial(
     trial_id, node_id = trial_identity()
     try:
         callbacks = observer.seed_callbacks(
-            params=params, configs=configs, trial_id=trial_id, node_id=node_id
+            params=values, role=role, configs=configs, trial_id=trial_id, node_id=node_id
         )
         _, final = run_seeds_in_lockstep(
             build_trainers(configs, callbacks), on_report=observer.on_report

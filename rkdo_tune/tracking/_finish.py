@@ -106,14 +106,20 @@ def _summary_metrics(metrics: Mapping[str, Any]) -> dict[str, Any]:
 def leaderboard_rows(
     outcome: SweepOutcome, *, run_ids: Mapping[str, str], statuses: Mapping[str, str]
 ) -> list[dict[str, Any]]:
-    """sweep/leaderboard.json: every trial, ranked ones (finite metric) first, best first."""
+    """sweep/leaderboard.json: every trial, ranked ones (finite metric) first, best first;
+    then the baseline and failed trials, then the confirmation re-runs."""
     ranked = outcome.ranked()
     rank_of = {t.trial_id: i for i, t in enumerate(ranked, start=1)}
     rest = [t for t in outcome.trials if t.trial_id not in rank_of]
+    tied = {mark.trial_id: mark.tied for mark in outcome.ties}
     return [
         {
             "rank": rank_of.get(t.trial_id),
             "trial_id": t.trial_id,
+            "arm": t.role.arm,
+            "stage": t.role.stage,
+            "confirms": t.role.confirms or None,
+            "tied_with_best": tied.get(t.trial_id),
             "run_id": run_ids.get(t.trial_id),
             "params": dict(t.params),
             "metric": outcome.metric,
@@ -125,7 +131,7 @@ def leaderboard_rows(
             "epochs": t.epochs,
             "metrics": _summary_metrics(t.metrics),
         }
-        for t in [*ranked, *rest]
+        for t in [*ranked, *rest, *outcome.confirmation]
     ]
 
 

@@ -1,8 +1,9 @@
 """`MlflowSweepTracker`: the driver's side of tracking one sweep.
 
-`start` runs before Ray starts (an unreachable server fails the sweep in
-seconds and launches nothing), `observer_factory` is shipped to the trials,
-and `finish` closes the parent run and returns lines for the summary.
+`start` runs once Ray is connected and a trial is known to fit (the server's
+reachability is checked before Ray starts, by `app.launch_sweep`),
+`observer_factory` is shipped to the trials, and `finish` closes the parent
+run and returns lines for the summary.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from rkdo_tune.tracking._finish import (
     record_best,
 )
 from rkdo_tune.tracking._parent import ensure_experiment, open_parent_run
+from rkdo_tune.tracking._study import record_study
 from rkdo_tune.tracking._trial import TrialRunFactory
 from rkdo_tune.tracking._uri import check_reachable, ui_lines
 
@@ -99,12 +101,12 @@ class MlflowSweepTracker(SweepTracker):
     def _end(self, outcome: SweepOutcome, *, status: str, reason: str) -> None:
         client = open_client(self.tracking_uri)
         ids = {"experiment_id": self.experiment_id, "parent_run_id": self.parent_run_id}
-        closed = close_open_trials(
-            client, trials=outcome.trials, interrupted=status != FINISHED, **ids
-        )
+        trials = (*outcome.trials, *outcome.confirmation)
+        closed = close_open_trials(client, trials=trials, interrupted=status != FINISHED, **ids)
         run_ids = finished_trial_runs(client, **ids)
         if outcome.trials:
             record_best(client, self.parent_run_id, outcome, run_ids=run_ids)
+            record_study(client, self.parent_run_id, outcome, run_ids=run_ids)
             rows = leaderboard_rows(outcome, run_ids=run_ids, statuses=closed)
             client.log_text(self.parent_run_id, leaderboard_json(rows), lay.ARTIFACT_LEADERBOARD)
         set_tags(client, self.parent_run_id, {lay.TAG_REASON: reason})  # "" clears a resumed one

@@ -20,12 +20,15 @@ from typing import Any
 
 from rkdo_tune import metrics as m
 from rkdo_tune.config import TrialConfig
+from rkdo_tune.protocols import PROTOCOL_VERSION
 from rkdo_tune.sweep.protocol import (
     REASON_KEY,
     REPORTED_METRICS,
+    SEARCH_ROLE,
     STATUS_KEY,
     STEP_KEY,
     TrialObserver,
+    TrialRole,
     seed_key,
 )
 from rkdo_tune.tracking import layout as lay
@@ -47,6 +50,14 @@ from rkdo_tune.tracking._client import (
 )
 from rkdo_tune.tracking._seed import SeedRunLogger
 from rkdo_tune.training.callbacks import TrainCallback
+
+
+def role_tags(role: TrialRole) -> dict[str, str]:
+    """rkdo.arm, rkdo.stage and, on a confirmation run, the search trial it re-runs."""
+    tags = {lay.TAG_ARM: role.arm, lay.TAG_STAGE: role.stage}
+    if role.confirms:
+        tags[lay.TAG_CONFIRMS] = role.confirms
+    return tags
 
 
 @dataclass(frozen=True)
@@ -133,6 +144,7 @@ class TrackingTrialObserver(TrialObserver):
         configs: Sequence[TrialConfig],
         trial_id: str,
         node_id: str,
+        role: TrialRole = SEARCH_ROLE,
     ) -> list[TrainCallback | None]:
         """Open the trial run and one seed run per config; return the seeds' callbacks."""
         earlier = self._earlier_runs(trial_id)
@@ -140,6 +152,7 @@ class TrackingTrialObserver(TrialObserver):
             lay.TAG_TRIAL_ID: trial_id,
             lay.TAG_NODE_ID: node_id,
             lay.TAG_SWEEP_NAME: self.target.sweep_name,
+            lay.TAG_PROTOCOL_VERSION: str(PROTOCOL_VERSION),
         }
         continues = {lay.TAG_CONTINUES: earlier[-1].info.run_id} if earlier else {}
         self.trial_run_id = create_run(
@@ -153,6 +166,7 @@ class TrackingTrialObserver(TrialObserver):
                 lay.TAG_ROLE: lay.ROLE_TRIAL,
                 lay.TAG_SEEDS: ",".join(str(c.seed) for c in configs),
                 lay.TAG_STATUS: lay.STATUS_RUNNING,
+                **role_tags(role),
             },
         )
         log_params(self.client, self.trial_run_id, trial_params(params, configs[0]))

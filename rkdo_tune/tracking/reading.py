@@ -24,9 +24,11 @@ from mlflow.exceptions import MlflowException
 from rkdo_tune import metrics as m
 from rkdo_tune.config import FIELDS, field_kind
 from rkdo_tune.errors import UsageError
+from rkdo_tune.sweep.protocol import TrialRole
 from rkdo_tune.tracking import layout as lay
 from rkdo_tune.tracking._client import ENDED_BADLY, NEWEST_FIRST, search_runs
 from rkdo_tune.tracking._uri import check_reachable, resolve_tracking_uri, sqlite_path
+from rkdo_tune.verdict import ARM_SEARCH, STAGE_SEARCH
 
 HEALTH_TIMEOUT_S = 5.0
 HISTORY_WORKERS = 8
@@ -52,6 +54,8 @@ class SweepInfo:
     parameter_specs: dict[str, ParameterSpec] = field(default_factory=dict)
     base: dict[str, ParamValue] = field(default_factory=dict)
     seeds: tuple[int, ...] = ()
+    baseline_trial_id: str = ""
+    confirmed_trial_ids: tuple[str, ...] = ()  # search trials the sweep re-ran on fresh seeds
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,8 @@ class SweepRuns:
     history: long table (run_id, key, step, value) of the step histories loaded.
     trial_params: the sampled params of each trial, by trial id.
     trial_status: the trial run's `rkdo.status`, by trial id.
+    trial_roles: the trial run's arm, stage and the search trial it re-runs, by trial id
+    (sweeps older than these tags read as search arm, search stage).
     """
 
     info: SweepInfo
@@ -70,6 +76,7 @@ class SweepRuns:
     history: pd.DataFrame
     trial_params: dict[str, dict[str, ParamValue]]
     trial_status: dict[str, str]
+    trial_roles: dict[str, TrialRole] = field(default_factory=dict)
 
 
 def resolve_report_uri(uri: str | None) -> str:
@@ -138,6 +145,10 @@ def _sweep_info(client: MlflowClient, run: Run, *, experiment_name: str | None =
         parameter_specs=specs,
         base=base,
         seeds=tuple(int(s) for s in re.findall(r"-?\d+", params.get(lay.PARAM_SEEDS, ""))),
+        baseline_trial_id=tags.get(lay.TAG_BASELINE_TRIAL_ID, ""),
+        confirmed_trial_ids=tuple(
+            t.strip() for t in tags.get(lay.TAG_CONFIRMED_TRIAL_IDS, "").split(",") if t.strip()
+        ),
     )
 
 
@@ -203,7 +214,17 @@ def load_sweep(
         for run in trials
     }
     trial_status = {_trial_id(run): run.data.tags.get(lay.TAG_STATUS, "") for run in trials}
-    return SweepRuns(info, seeds, history, trial_params, trial_status)
+    roles = {_trial_id(run): _trial_role(run) for run in trials}
+    return SweepRuns(info, seeds, history, trial_params, trial_status, roles)
+
+
+def _trial_role(run: Run) -> TrialRole:
+    tags = run.data.tags
+    return TrialRole(
+        arm=tags.get(lay.TAG_ARM) or ARM_SEARCH,
+        stage=tags.get(lay.TAG_STAGE) or STAGE_SEARCH,
+        confirms=tags.get(lay.TAG_CONFIRMS, ""),
+    )
 
 
 def _latest_of_each(runs: list[Run], *, key: Callable[[Run], Hashable]) -> list[Run]:

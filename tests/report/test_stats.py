@@ -11,7 +11,8 @@ from scipy import stats
 
 from rkdo_tune import metrics as m
 from rkdo_tune.config import FIELDS, SCOPES
-from rkdo_tune.report import _pairs, _stats, _targets
+from rkdo_tune.inference import holm
+from rkdo_tune.report import _pairs, _stats, _targets, _verdict
 
 ACC = m.EVAL_LINEAR_ACC
 
@@ -86,9 +87,43 @@ def test_paired_test_is_scipys_and_pairs_by_seed_whatever_the_row_order():
     assert row["d_z"] == pytest.approx(diff.mean() / diff.std(ddof=1), rel=1e-12)
     assert row["n"] == 5
     assert row["diff"] == pytest.approx(diff.mean())
-    assert row["better"] == "rkdo"
+    ci = stats.ttest_rel(rkdo, icon).confidence_interval()
+    assert (row["ci_lo"], row["ci_hi"]) == pytest.approx((ci.low, ci.high))
+    assert row["p_holm"] == pytest.approx(row["p_value"])  # a family of one test
+    assert row["p_value"] > 0.05 and pd.isna(row["better"])  # RKDO is higher, but not shown to be
     wrong_pairing = stats.ttest_rel(rkdo, icon[::-1]).pvalue
     assert not math.isclose(row["p_value"], wrong_pairing)
+
+
+def test_matched_table_is_one_holm_family_and_names_a_winner_only_below_alpha():
+    def rows(trial, objective, acc, yardstick, **config):
+        out = seed_rows(trial, objective, acc, **config)
+        for row, value in zip(out, yardstick, strict=True):
+            row[m.EVAL_YARDSTICK_LOSS] = value
+        return out
+
+    seeds = frame(
+        rows("r", "rkdo", [0.90, 0.92, 0.91, 0.93], [2.0, 2.1, 2.05, 2.02]),
+        rows("i", "icon", [0.80, 0.83, 0.80, 0.82], [2.5, 2.52, 2.6, 2.55]),
+        rows("r2", "rkdo", [0.81, 0.80, 0.84, 0.80], [2.51, 2.49, 2.62, 2.5], tau=0.3),
+        rows("i2", "icon", [0.80, 0.83, 0.80, 0.82], [2.5, 2.52, 2.6, 2.55], tau=0.3),
+    )
+    metrics = [ACC, m.EVAL_YARDSTICK_LOSS]
+    table = _pairs.matched_comparison(seeds, [("r", "i"), ("r2", "i2")], metrics=metrics)
+    raw = [
+        stats.ttest_rel(
+            seeds.loc[seeds["trial_id"] == a, metric], seeds.loc[seeds["trial_id"] == b, metric]
+        ).pvalue
+        for a, b in (("r", "i"), ("r2", "i2"))
+        for metric in metrics
+    ]
+    assert table["p_value"].tolist() == pytest.approx(raw)
+    assert table["p_holm"].tolist() == pytest.approx(holm(raw))
+    assert table["p_holm"].tolist() != pytest.approx(raw)  # the family of 4 costs something
+    by_test = table.set_index(["rkdo_trial", "metric"])["better"]
+    assert by_test[("r", ACC)] == "rkdo"  # higher accuracy
+    assert by_test[("r", m.EVAL_YARDSTICK_LOSS)] == "rkdo"  # lower loss
+    assert pd.isna(by_test[("r2", ACC)]) and pd.isna(by_test[("r2", m.EVAL_YARDSTICK_LOSS)])
 
 
 def test_pairs_drop_missing_seeds_and_non_finite_values():
@@ -158,7 +193,7 @@ def test_compute_to_target_on_synthetic_histories():
     assert by_trial.at["r", "mean_steps"] == pytest.approx(20)
     assert by_trial.at["i", "mean_steps"] == pytest.approx(50)
 
-    summary = _targets.compute_to_target_by_objective(reached)
+    summary = _targets.compute_to_target_by_objective(reached, best={"rkdo": "r", "icon": "i"})
     ratio = summary[summary["objective"] == _targets.RATIO_LABEL].set_index("scope")
     assert ratio.at["best", "mean_steps"] == pytest.approx(20 / 50)
     assert ratio.at["best", "mean_epochs"] == pytest.approx(2 / 5)
@@ -203,7 +238,8 @@ def test_best_trial_per_objective_and_metric_by_param():
         seed_rows("c", "icon", [0.4, 0.4]),
     )
     board = _stats.leaderboard_frame(seeds, metric=ACC, mode="max", params=[], metrics=[])
-    assert _stats.best_trial_per_objective(board) == [("b", "c")]
+    best = [_verdict.best_of(board, mode="max", objective=o) for o in ("rkdo", "icon")]
+    assert best == ["b", "c"]
     table = _stats.metric_by_param(seeds[seeds["objective"] == "rkdo"], param="alpha", metric=ACC)
     assert table["value"].tolist() == [0.3, 0.7]
     assert table["mean"].tolist() == pytest.approx([0.2, 0.6])

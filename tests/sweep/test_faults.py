@@ -48,7 +48,7 @@ def test_failures_are_isolated_reported_and_never_a_best_value(tmp_path, mlflow_
     )
     out = proc.stdout
     assert proc.returncode == 0, out[-2000:] + proc.stderr[-3000:]
-    assert "4 configurations, 2 errors" in out
+    assert "4 configurations and the I-Con baseline, 2 errors" in out
     assert "injected failure at step 3" in out
     assert "diverged" in out and "non-finite loss nan at step 4" in out
 

@@ -22,6 +22,7 @@ from _support import RKDO_TUNE, run_cli
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 EPOCHS = 6
+TRIALS = 3 + 1  # the grid, and the I-Con baseline arm: restored, never proposed again
 
 SPACE = """
 name: resumable
@@ -132,7 +133,7 @@ def _check_resumed(setup, name: str, before: dict[str, list[dict]]) -> None:
     proc = run_cli(*_args(setup, name), "--resume", cwd=setup["cwd"], env=setup["env"])
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     after = _results(setup["storage"] / name)
-    assert len(after) == 3, "Optuna/Tune proposed extra trials on resume"
+    assert len(after) == TRIALS, "Optuna/Tune proposed extra trials on resume"
     assert any(rows[-1]["epoch"] == EPOCHS for rows in before.values())
     for trial, rows in before.items():
         if rows[-1]["epoch"] == EPOCHS:
@@ -156,7 +157,7 @@ def _check_mlflow(uri: str, name: str) -> None:
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
     trials = [r for r in runs if r.data.tags.get("rkdo.role") == "trial"]
     finished = [r for r in trials if r.info.status == "FINISHED"]
-    assert len({r.data.tags["trial_id"] for r in finished}) == len(finished) == 3
+    assert len({r.data.tags["trial_id"] for r in finished}) == len(finished) == TRIALS
     killed = [r for r in trials if r.info.status == "KILLED"]
     assert killed, "the interrupted trial's run was not marked"
     continued = {r.data.tags.get("rkdo.continues_run_id") for r in finished}

@@ -17,12 +17,13 @@ from rkdo_tune.sweep import (
 )
 from rkdo_tune.sweep._schema import PAPER_SEEDS, PARAM_KEYS, SECTION_KEYS, TOP_KEYS
 
+# Spaces that train only RKDO get the I-Con control arm: one more configuration.
 TRAINING_RUNS = {
     "smoke.yaml": 2,
-    "alpha_ablation.yaml": 10 * 3,
-    "depth_ablation.yaml": 8 * 2,
-    "temperature_schedule.yaml": 12 * 2,
-    "adaptive_alpha.yaml": 16 * 2,
+    "alpha_ablation.yaml": (10 + 1) * 3 + (2 + 1) * 3,  # and the top 2 confirmed on 3 fresh seeds
+    "depth_ablation.yaml": (8 + 1) * 2,
+    "temperature_schedule.yaml": (12 + 1) * 2,
+    "adaptive_alpha.yaml": (16 + 1) * 2,
     "resource_parity.yaml": 3 * 5,
     "paper_protocol.yaml": 8 * 5,
 }
@@ -49,6 +50,15 @@ def test_each_space_loads_counts_and_samples_valid_offline_trials(file_name, run
             assert steps <= 110, "shipped spaces stay CPU-cheap"
         if params.get("objective") == "icon":
             assert not RKDO_ONLY & set(params), "RKDO-only knobs are not sampled for I-Con"
+
+
+def test_every_rkdo_only_space_has_the_icon_control_arm():
+    for file_name in TRAINING_RUNS:
+        space = load_space(file_name)
+        samples_objective = any(p.name == "objective" for p in space.parameters)
+        assert (space.baseline is None) == samples_objective, file_name
+    confirm = load_space("alpha_ablation.yaml").confirm
+    assert confirm.top == 2 and confirm.seeds == (789, 101, 7)
 
 
 def test_list_spaces_gives_each_first_sentence():
@@ -115,7 +125,8 @@ def test_resource_parity_runs_exactly_the_three_budgets(run_study):
         ("rkdo", 1),
         ("rkdo", 2),
     ]
-    assert all(c.steps_per_epoch == 10 for c in configs)
+    assert all(c.steps_per_epoch == 11 and c.eval_batches == 11 for c in configs)
+    assert all(c.epochs * c.steps_per_epoch in (11, 22, 55) for c in configs)
     assert space.seeds == PAPER_SEEDS
 
 
@@ -125,13 +136,24 @@ def test_paper_protocol_is_the_full_grid_over_five_seeds(run_study):
     cells = {(p["objective"], p["epochs"]) for p in run_study(space)}
     assert cells == {(o, e) for o in ("rkdo", "icon") for e in (1, 2, 5, 10)}
     assert space.seeds == (42, 123, 456, 789, 101)
-    assert space.base["steps_per_epoch"] == 10 and space.base["protocol"] == "paper"
+    assert "steps_per_epoch" not in space.base and space.base["protocol"] == "paper"
+    config = trial_config(space, {"objective": "icon", "epochs": 10}, seed=42)
+    assert (config.steps_per_epoch, config.eval_batches, config.kl_eps) == (11, 11, 1e-8)
+
+
+@pytest.mark.parametrize("name", ["depth_ablation", "adaptive_alpha", "temperature_schedule"])
+def test_an_explicit_full_pass_keeps_its_budget_under_the_paper_protocol(name, run_study):
+    """`steps_per_epoch: null` wins over the paper preset's 11: 5 x 22 = 110 steps."""
+    space = load_space(name)
+    config = trial_config(space, run_study(space)[0], seed=42)
+    assert (config.protocol, config.steps_per_epoch, config.epochs) == ("paper", None, 5)
+    assert (config.eval_batches, config.kl_eps) == (11, 1e-8)  # the rest is the preset's
 
 
 def test_paper_protocol_takes_the_papers_dataset_by_override():
     space = load_space("paper_protocol", overrides=["base.dataset=cifar10", "base.model=resnet18"])
     config = trial_config(space, {"objective": "rkdo", "epochs": 10}, seed=101)
-    assert (config.dataset, config.model, config.steps_per_epoch) == ("cifar10", "resnet18", 10)
+    assert (config.dataset, config.model, config.steps_per_epoch) == ("cifar10", "resnet18", 11)
 
 
 def test_the_readme_documents_every_key_and_space():
@@ -140,7 +162,7 @@ def test_the_readme_documents_every_key_and_space():
     keys |= {
         key
         for section, ks in SECTION_KEYS.items()
-        if section not in ("base", "parameters")
+        if section not in ("base", "baseline", "parameters")  # these take every config key
         for key in ks
     }
     missing = sorted(key for key in keys if not re.search(rf"`{key}`", text))

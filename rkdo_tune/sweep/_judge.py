@@ -1,0 +1,87 @@
+"""What a finished sweep concludes: ties with the best, and RKDO against the control arm.
+
+Pure (no Ray): it reads the per-seed values in each trial's last report. The
+verdict compares the search's best RKDO configuration with the control arm (the
+baseline, or the best I-Con trial of a space that samples `objective`), on the
+confirmation's fresh seeds when both were re-run, else on the search seeds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from rkdo_tune import metrics as m
+from rkdo_tune.config import shared_settings_key
+from rkdo_tune.inference import mark_ties
+from rkdo_tune.sweep.protocol import SearchSpace, SweepOutcome, TrialSummary
+from rkdo_tune.verdict import (
+    STAGE_CONFIRMATION,
+    STAGE_SEARCH,
+    Verdict,
+    build_verdict,
+    config_label,
+)
+
+VERDICT_INPUTS = (*m.VERDICT_METRICS, m.TRAIN_EPOCH_LOSS)
+
+
+def objective_of(trial: TrialSummary, space: SearchSpace) -> str:
+    return str(trial.params.get("objective", space.base_config.objective))
+
+
+def _per_seed(trial: TrialSummary) -> dict[str, dict[int, float]]:
+    return {metric: trial.per_seed(metric) for metric in VERDICT_INPUTS}
+
+
+def _searched(trial: TrialSummary) -> dict[str, object]:
+    return {k: v for k, v in trial.params.items() if k != "objective"}
+
+
+def _settings(trial: TrialSummary, space: SearchSpace) -> tuple[tuple[str, str], ...]:
+    return shared_settings_key({**space.base_config.to_dict(), **trial.params})
+
+
+def control_of(
+    best: TrialSummary, outcome: SweepOutcome, space: SearchSpace
+) -> tuple[TrialSummary | None, str]:
+    """The control arm and its label: the baseline; else the best I-Con trial at matched
+    settings (what the report's matched pairs use); else the best I-Con trial at all."""
+    if outcome.baseline is not None:
+        return outcome.baseline, "I-Con baseline"
+    icon = [t for t in outcome.ranked() if objective_of(t, space) == "icon"]
+    matched = [t for t in icon if _settings(t, space) == _settings(best, space)]
+    if matched:
+        return matched[0], "I-Con (best trial at matched settings)"
+    return (icon[0], "I-Con (best trial; settings not matched)") if icon else (None, "")
+
+
+def study_verdict(outcome: SweepOutcome, space: SearchSpace) -> Verdict | None:
+    """RKDO's best against the control arm; None when the sweep has no pair to compare."""
+    rkdo = [t for t in outcome.ranked() if objective_of(t, space) == "rkdo"]
+    if not rkdo:
+        return None
+    control, baseline_label = control_of(rkdo[0], outcome, space)
+    if control is None:
+        return None
+    best, stage = rkdo[0], STAGE_SEARCH
+    confirmed_best = outcome.confirmation_of(best.trial_id)
+    confirmed_control = outcome.confirmation_of(control.trial_id)
+    if confirmed_best is not None and confirmed_control is not None:
+        best, control, stage = confirmed_best, confirmed_control, STAGE_CONFIRMATION
+    return build_verdict(
+        _per_seed(best),
+        _per_seed(control),
+        rkdo_label=config_label(_searched(best)) or "reference settings",
+        baseline_label=baseline_label,
+        stage=stage,
+    )
+
+
+def judge(outcome: SweepOutcome, space: SearchSpace) -> SweepOutcome:
+    """The outcome with its tie marks (search stage, one Holm family) and its verdict."""
+    ranked = outcome.ranked()
+    ties = ()
+    if ranked:
+        per_seed = {t.trial_id: t.per_seed(outcome.metric) for t in ranked}
+        ties = tuple(mark_ties(per_seed, best=ranked[0].trial_id))
+    return dataclasses.replace(outcome, ties=ties, verdict=study_verdict(outcome, space))

@@ -1,0 +1,112 @@
+"""The study sections of a space: the I-Con control arm (`baseline`) and `confirm`.
+
+    baseline: {debias: 0.1}        # I-Con on the space's base settings, these keys over it
+    baseline: null                 # no control arm
+    confirm: {top: 2, seeds: [789, 101, 7]}
+
+Without a `baseline` key, a space whose trials all train RKDO gets the default
+arm `{objective: icon}`: I-Con's reference knobs (debias 0.2, Gaussian kernel)
+and everything else from `base`. A space that samples `objective` gets no extra
+arm: its I-Con trials are the controls.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rkdo_tune.config import ConfigValue, TrialConfig, coerce_value
+from rkdo_tune.errors import InvalidValue
+from rkdo_tune.sweep._checks import (
+    SECTION_KEYS,
+    check_keys,
+    config_rule,
+    invalid,
+    read_int,
+    read_mapping,
+)
+from rkdo_tune.sweep._parameters import Parameter
+
+BASELINE_OBJECTIVE = "icon"
+# Fresh seeds for `confirm` when the file lists none: paper seeds the search did not use, then
+# these, in order, until there are as many as the search used.
+SPARE_SEEDS = (789, 101, 7, 8, 9, 10, 11, 12, 13, 14)
+
+
+@dataclass(frozen=True)
+class ConfirmSettings:
+    """Re-run the `top` configurations and the baseline on `seeds`, disjoint from the search's."""
+
+    top: int
+    seeds: tuple[int, ...]
+
+
+def samples_objective(parameters: tuple[Parameter, ...]) -> bool:
+    return any(p.name == "objective" for p in parameters)
+
+
+def parse_baseline(
+    source: str,
+    data: dict,
+    parameters: tuple[Parameter, ...],
+    base_config: TrialConfig,
+) -> dict[str, ConfigValue] | None:
+    """The baseline arm's config keys over `base`, or None when the space has no extra arm."""
+    if samples_objective(parameters):
+        if data.get("baseline") is not None:
+            reason = "this space samples `objective`: its I-Con trials are the controls"
+            raise invalid(source, "baseline", data["baseline"], reason)
+        return None
+    if "baseline" in data and data["baseline"] is None:
+        return None
+    if "baseline" not in data and base_config.objective == BASELINE_OBJECTIVE:
+        return None  # an I-Con-only space has nothing to compare with an I-Con arm
+    given = read_mapping(source, "baseline", data.get("baseline"))
+    check_keys(source, "baseline", given, SECTION_KEYS["baseline"])
+    if "seed" in given:
+        raise invalid(source, "baseline.seed", given["seed"], "seeds are set by repeats.seeds")
+    arm = {"objective": BASELINE_OBJECTIVE}
+    arm.update(
+        {key: coerce_value(key, v, source=f"{source}: baseline.{key}") for key, v in given.items()}
+    )
+    if arm["objective"] != BASELINE_OBJECTIVE:
+        reason = f"the control arm trains {BASELINE_OBJECTIVE}"
+        raise invalid(source, "baseline.objective", arm["objective"], reason)
+    try:
+        TrialConfig(**{**base_config.to_dict(), **arm})
+    except InvalidValue as exc:
+        raise invalid(source, f"baseline.{exc.key}", exc.value, config_rule(exc)) from None
+    return arm
+
+
+def _fresh_seeds(search_seeds: tuple[int, ...]) -> tuple[int, ...]:
+    spare = [seed for seed in SPARE_SEEDS if seed not in search_seeds]
+    return tuple(spare[: len(search_seeds)])
+
+
+def parse_confirm(
+    source: str, value: object, *, search_seeds: tuple[int, ...], num_samples: int
+) -> ConfirmSettings | None:
+    """`confirm: {top: K, seeds: [...]}`; None (or top 0) runs no confirmation."""
+    if value is None:
+        return None
+    confirm = read_mapping(source, "confirm", value)
+    check_keys(source, "confirm", confirm, SECTION_KEYS["confirm"], required=("top",))
+    top = read_int(source, "confirm.top", confirm["top"], minimum=0)
+    if top == 0:
+        return None
+    if top > num_samples:
+        reason = f"the search runs only {num_samples} configurations"
+        raise invalid(source, "confirm.top", top, reason)
+    seeds = confirm.get("seeds")
+    if seeds is None:
+        return ConfirmSettings(top, _fresh_seeds(search_seeds))
+    if not isinstance(seeds, list) or not seeds:
+        raise invalid(source, "confirm.seeds", seeds, "expected a non-empty list of seeds")
+    for i, seed in enumerate(seeds):
+        read_int(source, f"confirm.seeds[{i}]", seed, minimum=0)
+        if seed in seeds[:i]:
+            raise invalid(source, f"confirm.seeds[{i}]", seed, "duplicate seed")
+        if seed in search_seeds:
+            reason = "the search uses this seed: confirmation needs fresh ones"
+            raise invalid(source, f"confirm.seeds[{i}]", seed, reason)
+    return ConfirmSettings(top, tuple(seeds))

@@ -1,0 +1,148 @@
+"""The study sections of a space: the I-Con control arm and confirmation on fresh seeds."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from rkdo_tune.errors import UsageError
+from rkdo_tune.sweep import count_trials, load_space
+from rkdo_tune.sweep._judge import judge
+from rkdo_tune.sweep.confirm import chosen_for_confirmation, confirmation_points
+from rkdo_tune.sweep.plan import SweepOptions, plan_sweep
+from rkdo_tune.sweep.protocol import (
+    ARM_KEY,
+    SweepOutcome,
+    TrialRole,
+    TrialSummary,
+    seed_key,
+    split_markers,
+)
+from rkdo_tune.verdict import ARM_BASELINE, STAGE_CONFIRMATION
+
+SPACE = """
+name: study
+description: An RKDO-only space for the study sections.
+metric: {name: eval/linear_acc, mode: max}
+base: {dataset: digits, epochs: 1, steps_per_epoch: 2}
+parameters:
+  alpha: {type: float, low: 0.1, high: 0.9}
+search: {algorithm: random, num_samples: 4}
+repeats: {seeds: [42, 123, 456]}
+"""
+
+
+def _space(tmp_path, extra: str = "", overrides=()):
+    path = tmp_path / "study.yaml"
+    path.write_text(SPACE + extra)
+    return load_space(path, overrides=list(overrides))
+
+
+def test_an_rkdo_only_space_gets_the_default_icon_arm(tmp_path):
+    space = _space(tmp_path)
+    assert space.baseline == {"objective": "icon"}
+    assert count_trials(space) == (4 + 1) * 3
+
+
+def test_the_baseline_keys_override_and_null_or_flag_turns_it_off(tmp_path):
+    assert _space(tmp_path, "baseline: {debias: 0.1}\n").baseline == {
+        "objective": "icon",
+        "debias": 0.1,
+    }
+    assert _space(tmp_path, "baseline: null\n").baseline is None
+    assert _space(tmp_path).with_updates(no_baseline=True).baseline is None
+    assert _space(tmp_path, overrides=["baseline.kernel=student_t"]).baseline["kernel"] == (
+        "student_t"
+    )
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ("baseline: {debias: 2.0}\n", "baseline.debias: 2.0 is invalid"),
+        ("baseline: {objective: rkdo}\n", "baseline.objective: 'rkdo' is invalid"),
+        ("baseline: {seed: 3}\n", "baseline.seed: 3 is invalid"),
+        ("baseline: {nope: 1}\n", "baseline.nope"),
+        ("confirm: {top: 9}\n", "confirm.top: 9 is invalid: the search runs only 4"),
+        ("confirm: {top: 1, seeds: [7, 42]}\n", "confirm.seeds[1]: 42 is invalid: the search"),
+        ("confirm: {top: 1, seeds: [7, 7]}\n", "confirm.seeds[1]: 7 is invalid: duplicate"),
+        ("confirm: {seeds: [7]}\n", "confirm.top"),
+    ],
+)
+def test_bad_study_sections_are_one_line_errors(tmp_path, extra, message):
+    with pytest.raises(UsageError) as info:
+        _space(tmp_path, extra)
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_space_that_samples_the_objective_has_its_own_controls(tmp_path):
+    space = load_space("smoke.yaml")
+    assert space.baseline is None
+    path = tmp_path / "s.yaml"
+    path.write_text(space.source.read_text() + "baseline: {}\n")
+    with pytest.raises(UsageError, match="its I-Con trials are the controls"):
+        load_space(path)
+
+
+def test_confirmation_seeds_are_fresh_and_the_plan_counts_them(tmp_path):
+    space = _space(tmp_path, "confirm: {top: 2}\n")
+    assert not set(space.confirm.seeds) & set(space.seeds)
+    assert len(space.confirm.seeds) == len(space.seeds)
+    assert count_trials(space) == 5 * 3 + 3 * 3  # the top 2 and the baseline, again
+    plan = plan_sweep(space, SweepOptions(name="n", storage=str(tmp_path)))
+    assert plan.confirm_experiment_path == f"{tmp_path}/n-confirm"
+    described = dict(plan.describe())
+    assert described["confirmation"] == "top 2 and the baseline on fresh seeds 789, 101, 7"
+    assert _space(tmp_path, "confirm: {top: 1, seeds: [1, 2, 3]}\n").confirm.seeds == (1, 2, 3)
+    assert _space(tmp_path).with_updates(confirm_top=1).confirm.top == 1
+
+
+def _summary(trial_id, value, *, arm="search", seeds=(42, 123, 456), offset=0.0, alpha=0.5):
+    metrics = {seed_key(s, "eval/linear_acc"): value + offset * i for i, s in enumerate(seeds)}
+    role = TrialRole(arm=arm)
+    params = {"objective": "icon"} if arm == ARM_BASELINE else {"alpha": alpha}
+    return TrialSummary(trial_id, params, value, 0.0, "completed", "", 1, metrics, role)
+
+
+def _outcome(tmp_path, trials):
+    space = _space(tmp_path)
+    plan = plan_sweep(space, SweepOptions(name="n", storage=str(tmp_path)))
+    return SweepOutcome(plan, "eval/linear_acc", "max", tuple(trials), 0), space
+
+
+def test_best_is_one_definition_and_the_baseline_is_never_ranked(tmp_path):
+    outcome, _ = _outcome(
+        tmp_path,
+        [
+            _summary("t3", 0.9),
+            _summary("t2", 0.9),
+            _summary("t1", 0.8),
+            _summary("base", 0.99, arm=ARM_BASELINE),
+            _summary("t0", math.nan),
+        ],
+    )
+    assert [t.trial_id for t in outcome.ranked()] == ["t2", "t3", "t1"]
+    assert outcome.baseline.trial_id == "base"
+    chosen = chosen_for_confirmation(outcome, 2)
+    assert [t.trial_id for t in chosen] == ["t2", "t3", "base"]
+    points = confirmation_points(chosen)
+    roles = [split_markers(p)[0] for p in points]
+    assert [r.confirms for r in roles] == ["t2", "t3", "base"]
+    assert all(r.stage == STAGE_CONFIRMATION for r in roles)
+    assert points[2][ARM_KEY] == ARM_BASELINE and split_markers(points[0])[1] == {"alpha": 0.5}
+
+
+def test_judge_marks_ties_and_compares_the_best_with_the_baseline(tmp_path):
+    trials = [
+        _summary("a", 0.90, offset=0.01, alpha=0.3),
+        _summary("b", 0.80, offset=0.001),
+        _summary("base", 0.85, arm=ARM_BASELINE, offset=-0.005),
+    ]
+    outcome, space = _outcome(tmp_path, trials)
+    judged = judge(outcome, space)
+    marks = {m.trial_id: m for m in judged.ties}
+    assert marks["a"].tied and not marks["b"].tied
+    row = judged.verdict.rows[0]
+    assert row.metric == "eval/linear_acc" and judged.verdict.rkdo_label == "α = 0.3"
+    assert row.comparison.n == 3 and row.comparison.delta == pytest.approx(0.05 + 0.015)
