@@ -105,8 +105,13 @@ def paired(
         test = stats.ttest_rel(x, y)
     ci = test.confidence_interval(confidence_level=confidence)
     p_t = float(test.pvalue)
+    diff = x - y
     if np.all(x == y):  # identical arms: scipy's 0/0 is "no difference at all"
         p_t = 1.0
+    elif float(np.ptp(diff)) <= 1e-12 * max(1.0, abs(delta)):
+        # The same nonzero difference on every seed (one test image, say): t is infinite and
+        # p is 0, but a spread of zero is an artefact of discrete scores, not evidence.
+        p_t = math.nan
     p_t = p_t if n >= MIN_TEST_PAIRS else math.nan
     p_w = math.nan
     if n >= MIN_WILCOXON_PAIRS:

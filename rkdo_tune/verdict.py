@@ -139,6 +139,8 @@ def row_sentence(verdict: Verdict, row: MetricVerdict) -> str:
     )
     if c.n < MIN_TEST_PAIRS:
         return f"{head}, too few seeds for a test ({c.n} pairs, {MIN_TEST_PAIRS} needed)"
+    if not c.testable:
+        return f"{head}, no test: the same difference on every seed ({c.n} pairs)"
     winner = row.winner
     outcome = f"{winner} better" if winner else "not distinguishable"
     return f"{head}, {outcome} (p_Holm = {_p(row.p_holm)}, {_seeds_phrase(verdict, c.n)})"

@@ -96,3 +96,12 @@ def test_mark_ties_uses_shared_seeds_only():
     per_seed = {"a": {1: 0.9, 2: 0.8, 3: 0.85}, "b": {2: 0.7, 3: 0.75, 9: 0.1}}
     mark = inf.mark_ties(per_seed, best="a")[1]
     assert mark.comparison.n == 2 and mark.tied  # two shared seeds: no test, nothing shown
+
+
+def test_the_same_nonzero_difference_on_every_seed_is_no_test():
+    # One test image (1/360) lower on each of three seeds: scipy's t is infinite, p is 0.
+    result = inf.paired(
+        [0.9639, 0.9611, 0.9667], [0.9639 + 1 / 360, 0.9611 + 1 / 360, 0.9667 + 1 / 360]
+    )
+    assert result.delta == pytest.approx(-1 / 360)
+    assert math.isnan(result.p_t) and not result.testable

@@ -116,7 +116,7 @@ def vs_best(row: pd.Series) -> str:
     if row["rank"] == 1:
         return "best"
     if not math.isfinite(p):
-        return f"tied (no test: < {MIN_TEST_PAIRS} shared seeds)"
+        return "tied (no test: too few shared seeds, or the same difference on every seed)"
     return f"{'tied' if tied else 'distinguishable'} (p_Holm = {p_value(p)})"
 
 

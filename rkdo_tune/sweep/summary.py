@@ -10,7 +10,7 @@ import yaml
 
 from rkdo_tune import metrics as m
 from rkdo_tune.console import format_table, format_value
-from rkdo_tune.inference import TieMark, mean_ci, tie_sentence
+from rkdo_tune.inference import MIN_TEST_PAIRS, TieMark, mean_ci, tie_sentence
 from rkdo_tune.redaction import redact_uri
 from rkdo_tune.verdict import STAGE_CONFIRMATION, STAGE_SEARCH, verdict_lines
 
@@ -46,6 +46,10 @@ def _tie_cell(mark: TieMark | None) -> str:
         return "-"
     if mark.comparison is None:
         return "best"
+    if mark.comparison.n < MIN_TEST_PAIRS:
+        return f"tied (no test: {mark.comparison.n} shared seeds)"
+    if not mark.comparison.testable:
+        return "tied (no test: the same difference on every seed)"
     p = format_value(mark.p_holm)
     return f"tied (p_Holm {p})" if mark.tied else f"worse (p_Holm {p})"
 
@@ -79,8 +83,7 @@ def format_leaderboard(outcome: SweepOutcome, *, stage: str = STAGE_SEARCH) -> s
         control = next((t for t in outcome.confirmation if t.role.is_baseline), None)
     if not ranked and control is None:
         return "no trial produced a finite metric"
-    shown = [*ranked, *([control] if control is not None else [])]
-    names = sorted({key for t in shown for key in t.params})
+    names = sorted({key for t in ranked for key in t.params})  # the control is named by its row
     side = [key for key in SIDE_METRICS if key != outcome.metric]
     header = [
         "rank",
@@ -96,7 +99,7 @@ def format_leaderboard(outcome: SweepOutcome, *, stage: str = STAGE_SEARCH) -> s
     for rank, trial in enumerate(ranked, start=1):
         rows.append(_row(str(rank), trial, names, side, outcome))
     if control is not None:
-        rows.append(_row("control", control, names, side, outcome))
+        rows.append(_row("I-Con baseline", control, names, side, outcome))
     return format_table(rows)
 
 
