@@ -66,7 +66,8 @@ def study_verdict(outcome: SweepOutcome, space: SearchSpace) -> Verdict | None:
     best, stage = rkdo[0], STAGE_SEARCH
     confirmed_best = outcome.confirmation_of(best.trial_id)
     confirmed_control = outcome.confirmation_of(control.trial_id)
-    if confirmed_best is not None and confirmed_control is not None:
+    confirmed = [t for t in (confirmed_best, confirmed_control) if t is not None]
+    if len(confirmed) == 2 and all(t.per_seed(outcome.metric) for t in confirmed):
         best, control, stage = confirmed_best, confirmed_control, STAGE_CONFIRMATION
     return build_verdict(
         _per_seed(best),

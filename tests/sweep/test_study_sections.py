@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -146,3 +147,24 @@ def test_judge_marks_ties_and_compares_the_best_with_the_baseline(tmp_path):
     row = judged.verdict.rows[0]
     assert row.metric == "eval/linear_acc" and judged.verdict.rkdo_label == "α = 0.3"
     assert row.comparison.n == 3 and row.comparison.delta == pytest.approx(0.05 + 0.015)
+
+
+def test_a_failed_confirmation_leaves_the_verdict_on_the_search_seeds(tmp_path):
+    trials = [_summary("a", 0.90, offset=0.01), _summary("base", 0.85, arm=ARM_BASELINE)]
+    outcome, space = _outcome(tmp_path, trials)
+    failed = [
+        TrialSummary(
+            f"c{i}",
+            {},
+            math.nan,
+            math.nan,
+            "error",
+            "boom",
+            0,
+            {},
+            TrialRole(arm=arm, stage=STAGE_CONFIRMATION, confirms=confirms),
+        )
+        for i, (arm, confirms) in enumerate([("search", "a"), (ARM_BASELINE, "base")])
+    ]
+    judged = judge(dataclasses.replace(outcome, confirmation=tuple(failed)), space)
+    assert judged.verdict.stage == "search" and judged.verdict.seeds == (42, 123, 456)
