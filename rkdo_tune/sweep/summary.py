@@ -159,6 +159,9 @@ def _confirmation_lines(outcome: SweepOutcome) -> list[str]:
             f"confirmation of the top {outcome.plan.confirm_top} on fresh seeds {seeds}:",
             format_leaderboard(outcome, stage=STAGE_CONFIRMATION),
         ]
+        for trial in outcome.confirmation:
+            if not math.isfinite(trial.value):
+                lines.append(f"  {trial.trial_id}: {trial.status} {trial.reason}".rstrip())
     lines.append("")
     if outcome.verdict is None:
         lines.append("Verdict: no RKDO and I-Con pair to compare in this sweep (no control arm).")
