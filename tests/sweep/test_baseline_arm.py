@@ -5,6 +5,8 @@ confirmation's fresh seeds."""
 
 from __future__ import annotations
 
+import csv
+
 import pytest
 from _support import run_cli
 from scipy import stats
@@ -105,3 +107,30 @@ def test_baseline_arm_and_confirmation_end_in_scipys_verdict(tmp_path, mlflow_se
         if f"{key}/p_holm" in logged:  # a metric with zero spread has no test
             assert logged[f"{key}/p_holm"] == pytest.approx(adjusted)
     assert sweep.data.tags[lay.TAG_VERDICT].startswith("RKDO (α = ")
+
+    _check_report(tmp_path, mlflow_server, sweep, baseline)
+
+
+def _check_report(tmp_path, mlflow_server, sweep, baseline) -> None:
+    """The report reads the same sweep back and opens with the same verdict."""
+    logged = sweep.data.metrics
+    out = tmp_path / "report"
+    report = run_cli(
+        *("report", "--sweep", sweep.info.run_id, "--tracking-uri", mlflow_server),
+        *("--out", str(out)),
+        cwd=tmp_path,
+    )
+    assert report.returncode == 0, report.stdout[-2000:] + report.stderr[-3000:]
+    markdown = (out / "report.md").read_text()
+    verdict = markdown[markdown.index("## Verdict\n") :]
+    best_id = sweep.data.tags[lay.TAG_BEST_TRIAL_ID]
+    baseline_id = baseline.data.tags[lay.TAG_TRIAL_ID]
+    assert f"Best RKDO configuration: trial `{best_id}`" in verdict
+    assert f"Control: trial `{baseline_id}`, the baseline arm" in verdict
+    assert "Estimated on fresh seeds (stage confirmation)" in verdict
+    rows = {row["metric"]: row for row in csv.DictReader((out / "verdict.csv").open())}
+    for metric in m.VERDICT_METRICS:
+        key = f"{lay.VERDICT_METRIC_PREFIX}{metric}"
+        assert float(rows[metric]["delta"]) == pytest.approx(logged[f"{key}/delta"], abs=1e-12)
+        if f"{key}/p_holm" in logged:
+            assert float(rows[metric]["p_holm"]) == pytest.approx(logged[f"{key}/p_holm"])
