@@ -84,12 +84,9 @@ def _compare(metric: str, rkdo: PerSeed, icon: PerSeed) -> tuple[PairedCompariso
     a, b = rkdo.get(metric, {}), icon.get(metric, {})
     seeds = sorted(set(a) & set(b))
     values_a, values_b = [a[s] for s in seeds], [b[s] for s in seeds]
-    return paired(values_a, values_b), _mean(values_a), _mean(values_b)
-
-
-def _mean(values: Sequence[float]) -> float:
-    finite = [v for v in values if math.isfinite(v)]
-    return sum(finite) / len(finite) if finite else math.nan
+    mean_a = m.mean_over_seeds(values_a, non_finite="omit")[0]
+    mean_b = m.mean_over_seeds(values_b, non_finite="omit")[0]
+    return paired(values_a, values_b), mean_a, mean_b
 
 
 def build_verdict(
