@@ -33,12 +33,14 @@ def format_dry_run(space: SearchSpace, plan: SweepPlan) -> str:
 
 def _mean_cell(trial: TrialSummary, metric: str) -> str:
     """'0.9676 [0.9398, 0.9954]': the seed-mean with its 95% t-interval over seeds."""
+    value = trial.metrics.get(metric)
+    value = float(value) if isinstance(value, int | float) else math.nan
     interval = mean_ci(list(trial.per_seed(metric).values()))
-    if not math.isfinite(trial.value):
-        return format_value(trial.value)
+    if not math.isfinite(value):
+        return format_value(value)
     if not math.isfinite(interval.lo):
-        return f"{trial.value:.4f} (1 seed)"
-    return f"{trial.value:.4f} [{interval.lo:.4f}, {interval.hi:.4f}]"
+        return f"{value:.4f} (1 seed)"
+    return f"{value:.4f} [{interval.lo:.4f}, {interval.hi:.4f}]"
 
 
 def _tie_cell(mark: TieMark | None) -> str:
@@ -63,7 +65,7 @@ def _row(
         *[format_value(trial.params.get(name, "-")) for name in names],
         _mean_cell(trial, outcome.metric),
         format_value(trial.std),
-        *[format_value(trial.metrics.get(key, math.nan)) for key in side],
+        *[_mean_cell(trial, key) for key in side],
         _tie_cell(marks.get(trial.trial_id)),
         str(trial.epochs),
         str(trial.status),
@@ -90,7 +92,7 @@ def format_leaderboard(outcome: SweepOutcome, *, stage: str = STAGE_SEARCH) -> s
         *names,
         f"{outcome.metric} mean [95% CI]",
         "std",
-        *side,
+        *[f"{key} mean [95% CI]" for key in side],
         "vs best",
         "epochs run",
         "status",
