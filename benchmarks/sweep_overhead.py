@@ -52,7 +52,7 @@ OVERHEAD_SPACE = SPACES / "sweep_overhead.yaml"
 ASHA_SPACE = SPACES / "asha_clear.yaml"
 RKDO_TUNE = str(Path(sys.executable).with_name("rkdo-tune"))
 TARGET_SECONDS_PER_TRIAL = 3.0
-TARGET_PERCENT_AT_60S = 10.0
+TARGET_PERCENT_AT_60S = 5.0  # issue 16: from 10% (measured 13%) once per-step rows are strided
 
 
 def _run(command: list[str], *, cwd: Path, what: str) -> tuple[float, str]:

@@ -27,7 +27,7 @@ from rkdo_tune.protocols import DEFAULT_PROTOCOL, FROM_PROTOCOL, PRESETS, PROTOC
 from rkdo_tune.user_files import read_text_file
 
 OBJECTIVES = ("rkdo", "icon")
-DATASETS = ("digits", "synthetic", "cifar10", "cifar100", "stl10")
+DATASETS = ("digits", "synthetic", "shapes", "cifar10", "cifar100", "stl10")
 MODELS = ("small_cnn", "resnet18", "resnet18_cifar")
 RECURSIONS = ("in_batch", "temporal")
 TAU_SCHEDULES = ("level", "linear", "cosine", "constant")
@@ -66,16 +66,18 @@ class TrialConfig:
 
     objective: str = _opt("rkdo", "Training objective.", OBJECTIVES, scope=SCOPE_BOOKKEEPING)
     # Data
-    dataset: str = _opt("digits", "Dataset; digits and synthetic are offline.", DATASETS)
+    dataset: str = _opt("digits", "Dataset; digits, synthetic and shapes are offline.", DATASETS)
     data_dir: str | None = _opt(
         None, "Directory holding (or receiving) torchvision datasets.", scope=SCOPE_BOOKKEEPING
     )
     download: bool = _opt(
         False, "Allow torchvision to download the dataset into data_dir.", scope=SCOPE_BOOKKEEPING
     )
-    synthetic_size: int = _opt(32, "Image size of the synthetic dataset, in pixels.")
-    synthetic_classes: int = _opt(10, "Number of classes of the synthetic dataset.")
-    synthetic_samples: int = _opt(2000, "Number of images of the synthetic dataset.")
+    synthetic_size: int = _opt(32, "Image size of the generated datasets (synthetic, shapes).")
+    synthetic_classes: int = _opt(
+        10, "Number of classes of the generated datasets (shapes: at most 10)."
+    )
+    synthetic_samples: int = _opt(2000, "Number of images of the generated datasets.")
     # Model
     model: str = _opt("small_cnn", "Encoder architecture.", MODELS)
     head_hidden: int = _opt(512, "Hidden width of the projection head.")
@@ -153,6 +155,12 @@ class TrialConfig:
         EVAL_FEATURES,
     )
     eval_every: int = _opt(1, "Evaluate every this many epochs (and always at the end).")
+    eval_every_steps: int | None = _opt(
+        None,
+        "Also evaluate every this many optimiser steps, mid-epoch too (compute-to-target "
+        "curves); none = by epochs only. Evaluation draws no training randomness.",
+        scope=SCOPE_BOOKKEEPING,
+    )
     knn_k: int = _opt(5, "Neighbours for kNN accuracy and neighbourhood agreement.")
     yardstick_batch: int = _opt(256, "Batch size of the common yardstick loss; keep it fixed.")
     monitor_metric: str = _opt(
@@ -348,6 +356,7 @@ _RANGES: dict[str, tuple[Callable[[float], bool], str]] = {
         lambda v: v is None or v >= 1,
         "it must be >= 1 (or none for a full pass)",
     ),
+    "eval_every_steps": (lambda v: v is None or v >= 1, "it must be >= 1 (or none)"),
     "eval_batches": (
         lambda v: v is None or v >= 1,
         "it must be >= 1 (or none for probes trained on the train split)",

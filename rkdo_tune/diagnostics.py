@@ -4,7 +4,8 @@
 - the early-stop point: where the slope of L(t) flattens (paper §6.2.4);
 - overspecialisation: the eval metric peaks, then falls while the train loss
   keeps falling (the paper's "large alpha over-specialises");
-- compute-to-target: the first eval step reaching a target value.
+- compute-to-target: the eval step from which the value stays at a target value
+  (censored at the run's budget when it never does).
 
 Conventions for the `diag/*` values that `summarize_history` returns (every
 value is a float, so it can go to MLflow as is):
@@ -28,6 +29,7 @@ from rkdo_tune.metrics import (
     DIAG_PEAK_EVAL_STEP,
     DIAG_PEAK_EVAL_VALUE,
     DIAG_STEPS_TO_TARGET,
+    DIAG_TARGET_CENSORED,
 )
 
 MODES = ("max", "min")
@@ -244,17 +246,65 @@ def overspecialisation(
 
 
 def steps_to_target(
-    eval_steps: np.ndarray, eval_values: np.ndarray, *, target: float, mode: str = "max"
+    eval_steps: np.ndarray,
+    eval_values: np.ndarray,
+    *,
+    target: float,
+    mode: str = "max",
+    consecutive: int | None = None,
 ) -> int | None:
-    """The first eval step whose value reaches `target` (>= for "max", <= for "min"), else None."""
+    """The eval step from which the value counts as having reached `target`, else None.
+
+    eval_steps, eval_values: (E,), in step order. A value reaches the target when it
+    is >= it ("max") or <= it ("min"); NaN never does. The first crossing of a noisy
+    curve comes too early, so "reached" means the value *stays* there:
+
+    - `consecutive` None (the default): for every later evaluation, to the end of the
+      run; the answer is the first step of the run's final reaching stretch;
+    - `consecutive` k: for k consecutive evaluations, or to the end of the run if
+      fewer remain; the answer is the first step of the first such stretch.
+      k = 1 is the plain first crossing.
+
+    A curve that never reaches it is censored: None (the caller records its budget).
+    """
     _check_mode(mode)
+    if consecutive is not None and (int(consecutive) != consecutive or consecutive < 1):
+        raise ValueError(f"consecutive must be an integer >= 1 or None, got {consecutive!r}")
     x = _as_1d(eval_steps, "eval_steps")
     y = _as_1d(eval_values, "eval_values")
     if x.size != y.size:
         raise ValueError(f"eval_steps and eval_values differ in length: {x.size} vs {y.size}")
     reached = y >= target if mode == "max" else y <= target  # NaN never reaches
-    hits = np.flatnonzero(reached)
+    # run[i]: how many evaluations from i on reach the target without a break.
+    run = np.zeros(x.size + 1, dtype=np.int64)
+    for i in range(x.size - 1, -1, -1):
+        run[i] = run[i + 1] + 1 if reached[i] else 0
+    to_end = run[:-1] == np.arange(x.size, 0, -1)  # reaches from i to the last evaluation
+    if consecutive is None:
+        hits = np.flatnonzero(to_end)
+    else:
+        hits = np.flatnonzero(reached & ((run[:-1] >= consecutive) | to_end))
     return int(x[hits[0]]) if hits.size else None
+
+
+def target_censoring(
+    eval_steps: np.ndarray,
+    eval_values: np.ndarray,
+    *,
+    target: float,
+    budget: float,
+    mode: str = "max",
+    consecutive: int | None = None,
+) -> tuple[float, bool]:
+    """(steps, censored) of one run: its `steps_to_target`, or its `budget` and True.
+
+    A run that never reaches the target is not dropped: it is right-censored at its
+    budget (it needed more than `budget` steps, if it ever gets there).
+    """
+    hit = steps_to_target(
+        eval_steps, eval_values, target=target, mode=mode, consecutive=consecutive
+    )
+    return (float(budget), True) if hit is None else (float(hit), False)
 
 
 def summarize_history(
@@ -278,7 +328,8 @@ def summarize_history(
     (-1 if the loss never flattened), DIAG_PEAK_EVAL_STEP (-1 if no finite
     eval), DIAG_PEAK_EVAL_VALUE and DIAG_EVAL_DROP_FROM_PEAK (NaN if no
     finite eval), DIAG_OVERSPECIALIZED (1.0 or 0.0); with a `target`, also
-    DIAG_STEPS_TO_TARGET (-1 if never reached).
+    DIAG_STEPS_TO_TARGET (`steps_to_target`'s rule) and DIAG_TARGET_CENSORED: a run
+    that never reached it is censored at its last step (the steps value), flag 1.0.
     """
     stop = early_stop_step(
         train_steps,
@@ -299,6 +350,11 @@ def summarize_history(
         DIAG_OVERSPECIALIZED: 1.0 if report.overspecialized else 0.0,
     }
     if target is not None:
-        reached = steps_to_target(eval_steps, eval_values, target=target, mode=mode)
-        out[DIAG_STEPS_TO_TARGET] = NO_STEP if reached is None else float(reached)
+        ends = [np.max(a) for a in (_as_1d(train_steps, "s"), _as_1d(eval_steps, "e")) if a.size]
+        budget = float(max(ends)) if ends else NO_STEP
+        steps, censored = target_censoring(
+            eval_steps, eval_values, target=target, budget=budget, mode=mode
+        )
+        out[DIAG_STEPS_TO_TARGET] = steps
+        out[DIAG_TARGET_CENSORED] = 1.0 if censored else 0.0
     return out

@@ -56,6 +56,7 @@ class PairedComparison:
     n: int
     p_t: float
     p_wilcoxon: float  # NaN below MIN_WILCOXON_PAIRS pairs
+    sd: float = math.nan  # sample std (ddof 1) of the differences; NaN below 2 pairs
 
     @property
     def testable(self) -> bool:
@@ -116,7 +117,8 @@ def paired(
     p_w = math.nan
     if n >= MIN_WILCOXON_PAIRS:
         p_w = 1.0 if np.all(x == y) else float(stats.wilcoxon(x, y).pvalue)
-    return PairedComparison(delta, float(ci.low), float(ci.high), n, p_t, p_w)
+    sd = float((x - y).std(ddof=1))
+    return PairedComparison(delta, float(ci.low), float(ci.high), n, p_t, p_w, sd)
 
 
 def holm(pvalues: Sequence[float]) -> list[float]:
@@ -208,3 +210,102 @@ def tie_sentence(marks: Sequence[TieMark], *, alpha: float = ALPHA_LEVEL) -> str
         f"{tied} of {len(marks)} configurations are statistically tied with the best "
         f"at α = {alpha:g} (paired t over shared seeds, Holm over {tests} tests)"
     )
+
+
+# --- equivalence, non-inferiority and power -------------------------------------------
+POWER = 0.8  # the power a minimum detectable effect and a seed count are stated at
+MAX_PLANNED_SEEDS = 1000  # `seeds_needed` gives up beyond this many
+
+
+def paired_differences(a: Sequence[float], b: Sequence[float]) -> np.ndarray:
+    """a - b by position, pairs with a NaN dropped, as a float array."""
+    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    keep = np.isfinite(x) & np.isfinite(y)
+    return x[keep] - y[keep]
+
+
+def tost_p(differences: Sequence[float], margin: float) -> float:
+    """Two one-sided paired t-tests of |mean difference| < margin: the larger p (Schuirmann).
+
+    H0: Δ <= -margin or Δ >= +margin. Equivalence at level α when the p is below
+    α, which is when the (1 - 2α) CI lies inside (-margin, +margin). NaN below
+    MIN_TEST_PAIRS pairs; a zero spread gives 0 inside the margin and 1 outside.
+    """
+    d = finite(differences)
+    n = d.size
+    if n < MIN_TEST_PAIRS or not margin > 0:
+        return math.nan
+    mean, sd = float(d.mean()), float(d.std(ddof=1))
+    if sd == 0:
+        return 0.0 if abs(mean) < margin else 1.0
+    from scipy import stats
+
+    se = sd / math.sqrt(n)
+    p_lower = float(stats.t.sf((mean + margin) / se, n - 1))  # H0: Δ <= -margin
+    p_upper = float(stats.t.cdf((mean - margin) / se, n - 1))  # H0: Δ >= +margin
+    return max(p_lower, p_upper)
+
+
+def paired_power(
+    effect: float, sd: float, n: int, *, alpha: float = ALPHA_LEVEL, sided: int = 2
+) -> float:
+    """Power of the paired t-test (n pairs, spread sd of the differences) against `effect`.
+
+    The exact noncentral-t power, as statsmodels' TTestPower: two-sided (sided=2)
+    or one-sided in the effect's direction (sided=1, level alpha on that side).
+    """
+    if n < 2 or not sd > 0:
+        return math.nan
+    from scipy import stats
+
+    df, nc = n - 1, abs(effect) / (sd / math.sqrt(n))
+    crit = float(stats.t.ppf(1 - alpha / sided, df))
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        power = float(stats.nct.sf(crit, df, nc))
+        if sided == 2:
+            power += float(stats.nct.cdf(-crit, df, nc))
+    if not math.isfinite(power):  # nct's tails fail far out: the test surely rejects or not
+        return 1.0 if nc > crit else 0.0
+    return min(power, 1.0)
+
+
+def min_detectable_effect(
+    sd: float, n: int, *, power: float = POWER, alpha: float = ALPHA_LEVEL
+) -> float:
+    """The smallest |Δ| the two-sided paired t-test detects with `power`, at n pairs."""
+    if n < 2 or not sd > 0 or not math.isfinite(sd):
+        return math.nan
+    from scipy.optimize import brentq
+
+    high = sd
+    while paired_power(high, sd, n, alpha=alpha) < power:
+        high *= 2
+    try:
+        return float(brentq(lambda e: paired_power(e, sd, n, alpha=alpha) - power, 0.0, high))
+    except ValueError:  # no sign change found numerically
+        return math.nan
+
+
+def seeds_needed(
+    sd: float, margin: float, *, power: float = POWER, alpha: float = ALPHA_LEVEL
+) -> int | None:
+    """Seeds (pairs) to show non-inferiority at `margin` with `power` if the true Δ is 0.
+
+    The one-sided test at level alpha / 2 (the lower end of the 95% CI above
+    -margin). At least MIN_TEST_PAIRS; None beyond MAX_PLANNED_SEEDS or without a spread.
+    """
+    if not sd > 0 or not margin > 0 or not math.isfinite(sd):
+        return None
+    for n in range(MIN_TEST_PAIRS, MAX_PLANNED_SEEDS + 1):
+        if paired_power(margin, sd, n, alpha=alpha / 2, sided=1) >= power:
+            return n
+    return None
+
+
+def binomial_se(accuracy: float, n: int) -> float:
+    """Standard error of an accuracy measured on n independent images: sqrt(p(1-p)/n)."""
+    if n < 1 or not math.isfinite(accuracy):
+        return math.nan
+    p = min(max(accuracy, 0.0), 1.0)
+    return math.sqrt(p * (1 - p) / n)

@@ -34,6 +34,18 @@ EVAL_YARDSTICK_LOSS = "eval/yardstick_loss"
 EVAL_ALIGNMENT = "eval/alignment"
 EVAL_UNIFORMITY = "eval/uniformity"
 EVAL_EFFECTIVE_RANK = "eval/effective_rank"
+# Evaluation choices made visible (issue 18): the probe on each layer, kNN at more k, a
+# cross-validated probe where the probe's test part is small, and its size; the yardstick
+# at two temperatures neither arm trains at (objective-neutral, unlike the τ 0.5 one).
+EVAL_LINEAR_ACC_BACKBONE = "eval/linear_acc_backbone"
+EVAL_LINEAR_ACC_EMBEDDING = "eval/linear_acc_embedding"
+EVAL_LINEAR_ACC_CV = "eval/linear_acc_cv"
+EVAL_PROBE_TEST_SIZE = "eval/probe_test_size"
+SMALL_PROBE_TEST = 500  # fewer probe test images than this: the CV probe too, and a warning
+EVAL_KNN_ACC_20 = "eval/knn_acc_k20"
+EVAL_KNN_ACC_200 = "eval/knn_acc_k200"
+EVAL_YARDSTICK_COLD = "eval/yardstick_loss_tau0.02"
+EVAL_YARDSTICK_WARM = "eval/yardstick_loss_tau2"
 
 # Once per trial.
 DIAG_EARLY_STOP_STEP = "diag/early_stop_step"
@@ -43,7 +55,13 @@ DIAG_EVAL_DROP_FROM_PEAK = "diag/eval_drop_from_peak"
 DIAG_OVERSPECIALIZED = "diag/overspecialized"
 DIAG_DIVERGED = "diag/diverged"
 DIAG_STEPS = "diag/steps"
-DIAG_STEPS_TO_TARGET = "diag/steps_to_target"
+DIAG_STEPS_TO_TARGET = "diag/steps_to_target"  # censored runs: their budget (the flag below)
+DIAG_TARGET_CENSORED = "diag/target_censored"  # 1.0 when the run never reached the target
+
+# Written by `rkdo-tune report` onto each seed run: steps to the report's target (the
+# I-Con control's final mean), censored runs at their budget, and the censoring flag.
+REPORT_STEPS_TO_TARGET = "report/steps_to_target"
+REPORT_TARGET_CENSORED = "report/target_censored"
 
 TRAIN_METRICS = (
     TRAIN_LOSS,
@@ -65,6 +83,14 @@ EVAL_METRICS = (
     EVAL_ALIGNMENT,
     EVAL_UNIFORMITY,
     EVAL_EFFECTIVE_RANK,
+    EVAL_LINEAR_ACC_BACKBONE,
+    EVAL_LINEAR_ACC_EMBEDDING,
+    EVAL_LINEAR_ACC_CV,
+    EVAL_PROBE_TEST_SIZE,
+    EVAL_KNN_ACC_20,
+    EVAL_KNN_ACC_200,
+    EVAL_YARDSTICK_COLD,
+    EVAL_YARDSTICK_WARM,
 )
 DIAG_METRICS = (
     DIAG_EARLY_STOP_STEP,
@@ -75,6 +101,7 @@ DIAG_METRICS = (
     DIAG_DIVERGED,
     DIAG_STEPS,
     DIAG_STEPS_TO_TARGET,
+    DIAG_TARGET_CENSORED,
 )
 ALL_METRICS = TRAIN_METRICS + EVAL_METRICS + DIAG_METRICS
 
@@ -89,12 +116,19 @@ MODE_OF = {
     EVAL_ALIGNMENT: "min",
     EVAL_UNIFORMITY: "min",
     EVAL_EFFECTIVE_RANK: "max",
+    EVAL_LINEAR_ACC_BACKBONE: "max",
+    EVAL_LINEAR_ACC_EMBEDDING: "max",
+    EVAL_LINEAR_ACC_CV: "max",
+    EVAL_KNN_ACC_20: "max",
+    EVAL_KNN_ACC_200: "max",
+    EVAL_YARDSTICK_COLD: "min",
+    EVAL_YARDSTICK_WARM: "min",
     TRAIN_LOSS: "min",
     TRAIN_EPOCH_LOSS: "min",
 }
 SEARCHABLE_METRICS = tuple(MODE_OF)
 
-# How a person reads each objective-free metric, in tables and verdict sentences. The
+# How a person reads each evaluation metric, in tables and verdict sentences. The
 # yardstick is InfoNCE at tau 0.5: I-Con's own family, so its label says so.
 LABEL_OF = {
     EVAL_LINEAR_ACC: "linear probe",
@@ -103,6 +137,17 @@ LABEL_OF = {
     EVAL_ARI: "ARI",
     EVAL_NEIGHBORHOOD_ACC: "neighbourhood accuracy",
     EVAL_YARDSTICK_LOSS: "yardstick loss (InfoNCE τ 0.5, I-Con's family)",
+    EVAL_LINEAR_ACC_BACKBONE: "linear probe on the backbone",
+    EVAL_LINEAR_ACC_EMBEDDING: "linear probe on the head's embedding",
+    EVAL_LINEAR_ACC_CV: "linear probe, repeated stratified CV",
+    EVAL_PROBE_TEST_SIZE: "probe test images",
+    EVAL_KNN_ACC_20: "kNN accuracy (k 20)",
+    EVAL_KNN_ACC_200: "kNN accuracy (k 200)",
+    EVAL_YARDSTICK_COLD: "neutral yardstick (InfoNCE τ 0.02)",
+    EVAL_YARDSTICK_WARM: "neutral yardstick (InfoNCE τ 2)",
+    EVAL_ALIGNMENT: "alignment",
+    EVAL_UNIFORMITY: "uniformity",
+    EVAL_EFFECTIVE_RANK: "effective rank",
     TRAIN_EPOCH_LOSS: "raw training loss",
 }
 # The measures a verdict compares: none of them is either arm's training objective.
@@ -113,6 +158,8 @@ VERDICT_METRICS = (
     EVAL_ARI,
     EVAL_NEIGHBORHOOD_ACC,
     EVAL_YARDSTICK_LOSS,
+    EVAL_YARDSTICK_COLD,
+    EVAL_YARDSTICK_WARM,
 )
 
 # What a NaN or inf seed value does to a mean over seeds; see `mean_over_seeds`.

@@ -57,3 +57,31 @@ def loss_curve_figure(
             axes.legend(loc="upper right", fontsize="small")
     figure.suptitle(title)
     return figure
+
+
+def seed_mean_curve_figure(
+    *, steps: Sequence[int], panels: Sequence[tuple[str, Sequence[Sequence[float]]]], title: str
+) -> Figure:
+    """One panel per metric: each seed's values thin and grey, their mean bold, against the step.
+
+    steps: (E,) the evaluation steps; each panel is (metric name, per-seed values (S, E)),
+    which may hold NaN (a diverged seed): the mean is then NaN there and leaves a gap.
+    """
+    figure = Figure(figsize=(4.0 * max(1, len(panels)), 3.6), layout="constrained")
+    FigureCanvasAgg(figure)
+    axes_row = figure.subplots(1, max(1, len(panels)), squeeze=False)[0]
+    for axes, (name, per_seed) in zip(axes_row, panels, strict=False):
+        for index, values in enumerate(per_seed):
+            label = "each seed" if index == 0 else None
+            axes.plot(steps, values, color="0.65", linewidth=0.8, label=label)
+        means = [
+            math.fsum(column) / len(column) if column else math.nan
+            for column in zip(*per_seed, strict=True)
+        ]
+        axes.plot(steps, means, color="tab:blue", linewidth=1.8, marker="o", label="seed-mean")
+        axes.set_title(name, fontsize="medium")
+        axes.set_xlabel("optimiser step")
+        axes.grid(alpha=0.3)
+        axes.legend(loc="best", fontsize="small")
+    figure.suptitle(title)
+    return figure

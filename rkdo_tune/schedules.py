@@ -159,3 +159,15 @@ class AlphaSchedule:
             )
         self.decays = int(state["decays"])
         self.flat_windows = int(state["flat_windows"])
+
+
+# The kinds whose value at a step depends on the run's total steps T: a k-epoch prefix
+# of a longer run is then not a k-epoch run (budget points inside one run need neither).
+ALPHA_KINDS_OVER_T = ("linear", "cosine", "exponential")
+TEMPERATURE_KINDS_OVER_T = ("linear", "cosine")
+
+
+def schedules_over_total(*, alpha_schedule: str, tau_schedule: str) -> list[str]:
+    """The config keys whose schedule reads the total budget (empty: a prefix is a shorter run)."""
+    keys = ["alpha_schedule"] if alpha_schedule in ALPHA_KINDS_OVER_T else []
+    return keys + (["tau_schedule"] if tau_schedule in TEMPERATURE_KINDS_OVER_T else [])

@@ -34,10 +34,12 @@ def _healthy(uri: str) -> bool:
 
 
 class MlflowServer:
-    """`mlflow server --backend-store-uri sqlite:///ROOT/db.sqlite` on a free port."""
+    """`mlflow server --backend-store-uri sqlite:///ROOT/db.sqlite` (or `backend_uri`) on a free
+    port."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, backend_uri: str | None = None) -> None:
         self.root = root
+        self.backend_uri = backend_uri or f"sqlite:///{root / 'db.sqlite'}"
         self.port = free_port()
         self.uri = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen | None = None
@@ -49,7 +51,7 @@ class MlflowServer:
                 MLFLOW,
                 "server",
                 "--backend-store-uri",
-                f"sqlite:///{self.root / 'db.sqlite'}",
+                self.backend_uri,
                 "--artifacts-destination",
                 str(self.root / "artifacts"),
                 "--serve-artifacts",

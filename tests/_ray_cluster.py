@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import psutil
+from _ray_local import ray_processes_under
 
 RAY = str(Path(sys.executable).with_name("ray"))
 
@@ -49,12 +50,15 @@ def _ports() -> list[str]:
 class TwoNodeCluster:
     """`ray start --head` plus one `ray start --address=...`, 1 CPU each, on 127.0.0.1."""
 
-    def __init__(self, temp_dir: Path) -> None:
+    def __init__(self, temp_dir: Path, *, dashboard: bool = False) -> None:
         self.temp_dir = temp_dir
         self.token = secrets.token_hex(32)
         self.env = cluster_env(self.token)
         self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
+        self.client_address = f"ray://127.0.0.1:{free_port()}"  # the Ray client server
+        # The dashboard (and its job server, for `ray job submit`) on loopback, if asked for.
+        self.dashboard_url = f"http://127.0.0.1:{free_port()}" if dashboard else None
 
     def _start(self, *args: str) -> None:
         proc = subprocess.run(
@@ -85,14 +89,28 @@ class TwoNodeCluster:
             str(self.port),
             "--temp-dir",
             str(self.temp_dir),
-            "--include-dashboard",
-            "false",
+            "--ray-client-server-port",
+            self.client_address.rsplit(":", 1)[1],
+            *self._dashboard_args(),
             "--resources",
             '{"head_node": 1}',
         )
         self._start("--address", self.address, "--resources", '{"second_node": 1}')
         self._wait_for_nodes(2)
         return self
+
+    def _dashboard_args(self) -> list[str]:
+        if self.dashboard_url is None:
+            return ["--include-dashboard", "false"]
+        port = self.dashboard_url.rsplit(":", 1)[1]
+        return [
+            "--include-dashboard",
+            "true",
+            "--dashboard-host",
+            "127.0.0.1",
+            "--dashboard-port",
+            port,
+        ]
 
     def _wait_for_nodes(self, count: int, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
@@ -111,15 +129,7 @@ class TwoNodeCluster:
 
     def processes(self) -> list[psutil.Process]:
         """Every process of this cluster: those whose command line names its temp dir."""
-        marker = str(self.temp_dir)
-        found = []
-        for proc in psutil.process_iter(["cmdline"]):
-            try:
-                if any(marker in part for part in proc.info["cmdline"] or []):
-                    found.append(proc)
-            except (psutil.NoSuchProcess, psutil.AccessDenied):
-                continue
-        return found
+        return ray_processes_under(str(self.temp_dir))
 
     def stop(self) -> None:
         procs = self.processes()

@@ -38,3 +38,26 @@ def embedding_pairs(batch: int, dim: int, seed: int) -> tuple:
     z1 = F.normalize(torch.randn(batch, dim, generator=g, dtype=torch.float64), dim=1)
     z2 = F.normalize(z1 + 0.7 * torch.randn(batch, dim, generator=g, dtype=torch.float64), dim=1)
     return z1.requires_grad_(), z2.requires_grad_()
+
+
+def expected_p_values(
+    pairs: dict[str, tuple[list[float], list[float]]], *, primary: str | None
+) -> dict[str, float]:
+    """The verdict's p per metric, recomputed with scipy: paired t-test p-values, the
+    primary endpoint unadjusted (a family of one), the others Holm-adjusted together.
+    A metric whose differences are all equal has no test (NaN), as `inference.paired` says.
+    """
+    import math
+
+    import numpy as np
+    from scipy import stats
+
+    from rkdo_tune.inference import holm
+
+    raw = {}
+    for metric, (a, b) in pairs.items():
+        diff = np.subtract(a, b)
+        raw[metric] = math.nan if np.ptp(diff) == 0 else float(stats.ttest_rel(a, b).pvalue)
+    secondary = [name for name in raw if name != primary]
+    adjusted = dict(zip(secondary, holm([raw[name] for name in secondary]), strict=True))
+    return {name: raw[name] if name == primary else adjusted[name] for name in raw}

@@ -11,6 +11,7 @@ from rkdo_tune.diagnostics import (
     sliding_slope,
     steps_to_target,
     summarize_history,
+    target_censoring,
 )
 from rkdo_tune.errors import UsageError
 
@@ -182,9 +183,53 @@ def test_steps_to_target():
     values = np.array([0.1, np.nan, 0.3, 0.5])
     assert steps_to_target(steps, values, target=0.3) == 30
     assert steps_to_target(steps, values, target=0.6) is None
-    assert steps_to_target(steps, values, target=0.1, mode="min") == 10
+    # A NaN breaks the stretch: 0.1 at step 10 counts only as a first crossing.
+    assert steps_to_target(steps, values, target=0.1, mode="min") is None
+    assert steps_to_target(steps, values, target=0.1, mode="min", consecutive=1) == 10
     with pytest.raises(ValueError, match="mode"):
         steps_to_target(steps, values, target=0.1, mode="best")
+    with pytest.raises(ValueError, match="consecutive"):
+        steps_to_target(steps, values, target=0.1, consecutive=0)
+
+
+def noisy_rising_curve(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A learning curve 0.8 * (1 - exp(-step / 150)) plus N(0, 0.04) noise, 40 evals."""
+    rng = np.random.default_rng(seed)
+    steps = np.arange(10, 410, 10)
+    clean = 0.8 * (1 - np.exp(-steps / 150))
+    return steps, clean + rng.normal(0, 0.04, steps.size)
+
+
+def test_a_noisy_curve_is_reached_where_it_stays_not_at_its_first_spike():
+    steps, values = noisy_rising_curve()
+    target = 0.65
+    first = steps_to_target(steps, values, target=target, consecutive=1)
+    stays = steps_to_target(steps, values, target=target)
+    three = steps_to_target(steps, values, target=target, consecutive=3)
+    # The noise-free curve crosses 0.65 at step 150 * ln(0.8 / 0.15) = 251.
+    assert first is not None and stays is not None and three is not None
+    assert first < three <= stays
+    assert first <= 251 - 30  # a spike: three evaluations before the clean curve gets there
+    assert stays >= 251  # staying there is not claimed before the clean curve crosses
+    # "Stays": every later evaluation reaches it, the one before does not.
+    at = int(np.flatnonzero(steps == stays)[0])
+    assert (values[at:] >= target).all() and values[at - 1] < target
+    # k consecutive: the first stretch of three reaching evaluations.
+    i = int(np.flatnonzero(steps == three)[0])
+    assert (values[i : i + 3] >= target).all()
+    assert not any((values[j : j + 3] >= target).all() for j in range(i))
+
+
+def test_k_consecutive_accepts_a_stretch_cut_short_by_the_end_of_the_run():
+    steps, values = np.array([1, 2, 3, 4]), np.array([0.1, 0.1, 0.1, 0.9])
+    assert steps_to_target(steps, values, target=0.5, consecutive=3) == 4
+    assert steps_to_target(steps, values, target=0.5) == 4
+
+
+def test_a_run_that_never_stays_is_censored_at_its_budget():
+    steps, values = np.array([10, 20, 30]), np.array([0.6, 0.7, 0.4])
+    assert target_censoring(steps, values, target=0.5, budget=33) == (33.0, True)
+    assert target_censoring(steps, values, target=0.3, budget=33) == (10.0, False)
 
 
 def test_summarize_history_keys_and_conventions():
@@ -209,6 +254,7 @@ def test_summarize_history_keys_and_conventions():
         metrics.DIAG_EVAL_DROP_FROM_PEAK,
         metrics.DIAG_OVERSPECIALIZED,
         metrics.DIAG_STEPS_TO_TARGET,
+        metrics.DIAG_TARGET_CENSORED,
     }
     assert all(isinstance(v, float) for v in out.values())
     assert out[metrics.DIAG_EARLY_STOP_STEP] == 169.0
@@ -218,6 +264,7 @@ def test_summarize_history_keys_and_conventions():
     # The train loss is flat (not falling) after the peak: no overspecialisation.
     assert out[metrics.DIAG_OVERSPECIALIZED] == 0.0
     assert out[metrics.DIAG_STEPS_TO_TARGET] == 100.0
+    assert out[metrics.DIAG_TARGET_CENSORED] == 0.0
 
     empty = summarize_history(
         train_steps=np.arange(5),
@@ -234,4 +281,6 @@ def test_summarize_history_keys_and_conventions():
     assert math.isnan(empty[metrics.DIAG_PEAK_EVAL_VALUE])
     assert math.isnan(empty[metrics.DIAG_EVAL_DROP_FROM_PEAK])
     assert empty[metrics.DIAG_OVERSPECIALIZED] == 0.0
-    assert empty[metrics.DIAG_STEPS_TO_TARGET] == -1.0
+    # Never reached: censored at the run's last step.
+    assert empty[metrics.DIAG_STEPS_TO_TARGET] == 4.0
+    assert empty[metrics.DIAG_TARGET_CENSORED] == 1.0

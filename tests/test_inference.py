@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 from scipy import stats
 
 from rkdo_tune import inference as inf
+from rkdo_tune.inference import (
+    min_detectable_effect,
+    paired,
+    paired_power,
+    seeds_needed,
+    tost_p,
+)
 
 
 def test_holm_worked_example():
@@ -105,3 +113,43 @@ def test_the_same_nonzero_difference_on_every_seed_is_no_test():
     )
     assert result.delta == pytest.approx(-1 / 360)
     assert math.isnan(result.p_t) and not result.testable
+
+
+# --- equivalence, power and seed planning: a worked example, and statsmodels where installed
+
+
+def test_worked_example_of_the_issue_five_seeds_of_spread_two_points():
+    # sd of the paired difference 0.02: 80% power needs about 3.4 points with 5 seeds
+    # and about 6.5 points with 3 (the exact noncentral-t solution).
+    assert min_detectable_effect(0.02, 5) == pytest.approx(0.0336, abs=5e-4)
+    assert min_detectable_effect(0.02, 3) == pytest.approx(0.0653, abs=5e-4)
+    # Non-inferiority at one point (one-sided 2.5%) with that spread: d = 0.5 needs 34 pairs.
+    assert seeds_needed(0.02, 0.01) == 34
+    assert paired_power(0.0, 0.02, 5) == pytest.approx(0.05, abs=1e-9)
+
+
+def test_tost_rejects_exactly_when_the_90_percent_interval_is_inside_the_margin():
+    diffs = [0.001, -0.002, 0.003, 0.0, 0.002]
+    ci = paired([*diffs], [0.0] * 5, confidence=0.90)
+    inside = tost_p(diffs, 0.005)
+    assert (inside < 0.05) == (ci.lo > -0.005 and ci.hi < 0.005)
+    assert tost_p(diffs, 0.0025) > 0.05 and math.isnan(tost_p(diffs[:2], 0.01))
+
+
+def test_against_statsmodels():
+    power = pytest.importorskip("statsmodels.stats.power")
+    weightstats = pytest.importorskip("statsmodels.stats.weightstats")
+    rng = np.random.default_rng(0)
+    a = rng.normal(0.9, 0.02, 6)
+    b = a + rng.normal(0.003, 0.01, 6)
+    expected = weightstats.ttost_paired(a, b, -0.01, 0.01)[0]
+    assert tost_p(a - b, 0.01) == pytest.approx(expected)
+    solver = power.TTestPower()
+    assert paired_power(0.03, 0.02, 5) == pytest.approx(solver.power(1.5, 5, 0.05))
+    one_sided = solver.power(0.5, 10, 0.025, alternative="larger")
+    assert paired_power(0.01, 0.02, 10, alpha=0.025, sided=1) == pytest.approx(one_sided)
+    assert min_detectable_effect(0.02, 5) == pytest.approx(
+        solver.solve_power(nobs=5, alpha=0.05, power=0.8) * 0.02, rel=1e-6
+    )
+    n = solver.solve_power(effect_size=0.5, alpha=0.025, power=0.8, alternative="larger")
+    assert seeds_needed(0.02, 0.01) == math.ceil(n)

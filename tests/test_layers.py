@@ -40,6 +40,9 @@ RANKS = {
     "diagnostics": 2,
     "plots": 2,
     "verdict": 2,  # statistics of a study's verdict (uses inference)
+    "judgement": 1.5,  # margin outcomes, the floors gate and the study's context (uses floors)
+    "floors": 1,  # raw-pixel and random-init floors, the supervised ceiling: values and rules
+    "environment": 0,  # the environment block: git, versions, command (stdlib only)
     "config": 1,  # the frozen, validated TrialConfig
     # leaves: import nothing of rkdo_tune but each other
     "metrics": 0,
@@ -47,6 +50,7 @@ RANKS = {
     "errors": 0,
     "redaction": 0,
     "inference": 0,
+    "survival": 0,  # Kaplan–Meier medians and the step ratio of compute-to-target
     "protocols": 0,  # the protocol presets (config fields by name) and their version
     "_lazy": 0,
     "__init__": 0,  # the package itself: `__version__`

@@ -23,6 +23,7 @@ from mlflow.entities import ViewType
 from rkdo_tune import metrics as m
 from rkdo_tune.config import FIELDS
 from rkdo_tune.errors import EnvironmentFailure, UsageError
+from rkdo_tune.evaluation import last_only_metrics
 from rkdo_tune.sweep.plan import SweepOptions, plan_sweep
 from rkdo_tune.sweep.protocol import SweepOutcome, TrialSummary
 from rkdo_tune.sweep.space import load_space, trial_config
@@ -110,12 +111,16 @@ def test_resolved_space_loads_again_and_flattens_to_params(tmp_path):
         space.seeds,
     )
     params = space_params(space)
-    assert params["base.epochs"] == 3
+    # The fixed settings once, under their plain names; the searched one only in its spec.
+    assert params["epochs"] == 3 and params["dataset"] == "digits"
+    assert not {"objective", "seed"} & set(params)
+    assert not any(key.startswith(("base.", "config.")) for key in params)
     assert params["repeats.seeds"] == "42"
     assert params["search.algorithm"] == "grid"
     assert json.loads(json.dumps(params["parameters.objective"])) == {
         "type": "categorical",
         "choices": ["rkdo", "icon"],
+        lay.SPEC_FALLBACK: space.base_config.objective,
     }
     assert params["metric"] == m.EVAL_LINEAR_ACC and params["mode"] == "max"
 
@@ -283,14 +288,15 @@ def test_a_diverged_trial_ends_finished_with_status_diverged_and_its_reason(
     assert report[STATUS_KEY] == "diverged"
 
     client = MlflowClient(mlflow_server)
-    for role in ("trial", "seed"):
+    for role, prefix in (("trial", lay.MEAN_PREFIX), ("seed", "")):
         run = _runs(client, tracker.experiment_id, rkdo__role=role)[0]
         assert run.info.status == "FINISHED"
         assert run.data.tags[lay.TAG_STATUS] == "diverged"
         assert "non-finite loss" in run.data.tags[lay.TAG_REASON]
-        assert run.data.metrics[m.DIAG_DIVERGED] == 1.0
+        assert run.data.metrics[f"{prefix}{m.DIAG_DIVERGED}"] == 1.0
     trial = _runs(client, tracker.experiment_id, rkdo__role="trial")[0]
-    assert math.isnan(trial.data.metrics[m.EVAL_LINEAR_ACC])  # a diverged seed spoils the mean
+    mean = trial.data.metrics[f"{lay.MEAN_PREFIX}{m.EVAL_LINEAR_ACC}"]
+    assert math.isnan(mean)  # a diverged seed spoils the mean
 
 
 @pytest.mark.parametrize(("unfinished", "run_status"), [(0, "FINISHED"), (1, "KILLED")])
@@ -341,7 +347,7 @@ def test_resume_reattaches_the_one_parent_run_without_changing_params(mlflow_ser
     assert resumed.parent_run_id == first.parent_run_id
     parent = client.get_run(first.parent_run_id)
     assert parent.info.status == "RUNNING"
-    assert parent.data.params["base.epochs"] == "2"
+    assert parent.data.params["epochs"] == "2"
     parents = _runs(client, resumed.experiment_id, rkdo__role="sweep")
     assert [p.info.run_id for p in parents] == [first.parent_run_id]
 
@@ -383,11 +389,13 @@ def test_runs_log_the_protocols_kmeans_settings_and_version(
     seed = _runs(client, tracker.experiment_id, rkdo__role="seed")[0]
     trial = _runs(client, tracker.experiment_id, rkdo__role="trial")[0]
     keys = ("kmeans_n_init", "kmeans_k")
-    assert tuple(seed.data.params[key] for key in keys) == kmeans
-    assert tuple(trial.data.params[f"{lay.CONFIG_PARAM_PREFIX}{key}"] for key in keys) == kmeans
     parent = client.get_run(tracker.parent_run_id)
-    for run in (parent, trial, seed):
-        assert run.data.tags[lay.TAG_PROTOCOL_VERSION] == "2"
+    # Fixed settings and the version are the sweep run's, and only its (one key per thing).
+    assert tuple(parent.data.params[key] for key in keys) == kmeans
+    assert parent.data.tags[lay.TAG_PROTOCOL_VERSION] == "2"
+    for run in (trial, seed):
+        assert not set(keys) & set(run.data.params)
+        assert lay.TAG_PROTOCOL_VERSION not in run.data.tags
 
 
 def test_resume_refuses_a_sweep_recorded_before_the_protocol_version(mlflow_server, tmp_path):
@@ -423,15 +431,16 @@ def _all_text(client: MlflowClient, experiment_id: str) -> str:
 
 def _check_seed_run(client: MlflowClient, seed_run, space, tmp_path: Path) -> None:
     run_id = seed_run.info.run_id
-    assert set(seed_run.data.params) == set(FIELDS)
+    assert set(seed_run.data.params) == {"objective", "seed"}  # the fixed settings: sweep run
     steps = space.base["epochs"] * space.base["steps_per_epoch"]
     for key in STEP_KEYS[:5]:
         assert _steps(client, run_id, key) == list(range(1, steps + 1)), key
     assert _steps(client, run_id, m.TRAIN_LOSS_SLOPE)  # the first window has no slope
+    last_only = last_only_metrics(space.base_config.eval_features)  # the costly extra probes
     for key in (*m.EVAL_METRICS, m.TRAIN_EPOCH_LOSS):
-        assert _steps(client, run_id, key) == [5, 10], key
+        assert _steps(client, run_id, key) == ([10] if key in last_only else [5, 10]), key
     diag = {k for k in seed_run.data.metrics if k.startswith("diag/")}
-    assert diag >= set(m.DIAG_METRICS) - {m.DIAG_STEPS_TO_TARGET}
+    assert diag >= set(m.DIAG_METRICS) - {m.DIAG_STEPS_TO_TARGET, m.DIAG_TARGET_CENSORED}
     tags = seed_run.data.tags
     assert tags[lay.TAG_OVERSPECIALIZED] in ("true", "false")
     assert tags[lay.TAG_EARLY_STOP_STEP] == "none" or int(tags[lay.TAG_EARLY_STOP_STEP]) > 0
@@ -458,7 +467,9 @@ def test_smoke_sweep_logs_one_parent_trials_and_seeds_to_a_real_server(mlflow_se
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert f"MLflow UI: http://***@{host}/#/experiments/" in proc.stdout
     client = MlflowClient(mlflow_server)
-    eid = client.get_experiment_by_name(experiment).experiment_id
+    found = client.get_experiment_by_name(experiment)
+    assert found.tags[lay.EXPERIMENT_KIND_TAG] == lay.EXPERIMENT_KIND_TRAINING
+    eid = found.experiment_id
     space = load_space("smoke.yaml")
 
     parents = _runs(client, eid, rkdo__role="sweep")
@@ -466,22 +477,28 @@ def test_smoke_sweep_logs_one_parent_trials_and_seeds_to_a_real_server(mlflow_se
     parent = parents[0]
     assert parent.info.status == "FINISHED"
     assert parent.data.tags[lay.TAG_SPACE_NAME] == "smoke"
-    assert parent.data.params["base.steps_per_epoch"] == "5"
+    assert parent.data.params["steps_per_epoch"] == "5"
+    assert set(parent.data.params) >= set(FIELDS) - {"objective", "seed"}
     trials = _runs(client, eid, rkdo__role="trial")
     assert len(trials) == 2
     for trial in trials:
         tags, trial_id = trial.data.tags, trial.data.tags[lay.TAG_TRIAL_ID]
-        assert tags[lay.TAG_PARENT] == parent.info.run_id and trial.info.run_name == trial_id
+        objective = trial.data.params["objective"]
+        assert tags[lay.TAG_PARENT] == parent.info.run_id
+        assert trial.info.run_name == f"{objective} · {trial_id}"
         assert tags[lay.TAG_NODE_ID] and tags[lay.TAG_STATUS] == "completed"
-        assert set(trial.data.params) == {"objective"} | {
-            f"config.{name}" for name in FIELDS if name != "seed"
-        }
+        assert set(trial.data.params) == {"objective"}
         for key in m.EVAL_METRICS:
-            assert _steps(client, trial.info.run_id, key) == [5, 10]
-            assert f"{key}_std" in trial.data.metrics
+            assert _steps(client, trial.info.run_id, f"{lay.MEAN_PREFIX}{key}") == [5, 10]
+            assert f"{lay.STD_PREFIX}{key}" in trial.data.metrics
+            assert key not in trial.data.metrics  # the seeds' own key
         assert trial.data.metrics[lay.METRIC_FAILED] == 0.0
+        assert _artifact_paths(client, trial.info.run_id) == {
+            lay.ARTIFACT_TRIAL_CURVE,
+            lay.ARTIFACT_SEED_TABLE,
+        }
         seeds = _runs(client, eid, mlflow__parentRunId=trial.info.run_id)
-        assert [s.info.run_name for s in seeds] == [f"{trial_id}-seed{s}" for s in space.seeds]
+        assert [s.info.run_name for s in seeds] == [f"s{s} · {objective}" for s in space.seeds]
         for seed_run in seeds:
             assert seed_run.data.tags[lay.TAG_ROLE] == lay.ROLE_SEED
             _check_seed_run(client, seed_run, space, tmp_path / trial_id)
@@ -489,6 +506,8 @@ def test_smoke_sweep_logs_one_parent_trials_and_seeds_to_a_real_server(mlflow_se
     best_run = next(t for t in trials if t.data.tags[lay.TAG_TRIAL_ID] == best_id)
     assert parent.data.tags[lay.TAG_BEST_TRIAL_RUN_ID] == best_run.info.run_id
     assert math.isfinite(parent.data.metrics[f"best/{m.EVAL_LINEAR_ACC}"])
+    assert best_run.data.tags[lay.TAG_RANK] == "01" and best_run.data.tags[lay.TAG_BEST] == "true"
+    _check_printed_link(client, proc.stdout, host, eid, best_id)
     assert _artifact_paths(client, parent.info.run_id) == {
         lay.ARTIFACT_RESOLVED_SPACE,
         f"{lay.ARTIFACT_SPACE_DIR}/smoke.yaml",
@@ -503,6 +522,22 @@ def test_smoke_sweep_logs_one_parent_trials_and_seeds_to_a_real_server(mlflow_se
     assert token not in logged
     assert password not in logged
     _check_report_of_the_real_sweep(client, mlflow_server, experiment, trials, tmp_path)
+
+
+def _check_printed_link(client, stdout: str, host: str, eid: str, best_id: str) -> None:
+    """The printed link, its filter and order run through MLflow: exactly the trials, best first."""
+    import urllib.parse
+
+    head = f"MLflow trial runs, best first: http://{host}/#/experiments/{eid}/runs?"
+    url = next(line for line in stdout.splitlines() if line.startswith(head)).split(": ", 1)[1]
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(url.split("#", 1)[1]).query)
+    assert query["workflowType"] == ["machine_learning"] and query["orderByAsc"] == ["true"]
+    found = client.search_runs(
+        [eid], filter_string=query["searchFilter"][0], order_by=[f"{query['orderByKey'][0]} ASC"]
+    )
+    trials = _runs(client, eid, rkdo__role="trial")
+    assert {r.info.run_id for r in found} == {t.info.run_id for t in trials}
+    assert found[0].data.tags[lay.TAG_TRIAL_ID] == best_id
 
 
 def _check_report_of_the_real_sweep(client, server, experiment, trials, tmp_path) -> None:
@@ -522,12 +557,14 @@ def _check_report_of_the_real_sweep(client, server, experiment, trials, tmp_path
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (out / "report.md").is_file() and (out / "learning_curves.png").is_file()
+    assert "MLflow trial runs, best first: " in proc.stderr  # the report prints the link too
     rows = {row["trial_id"]: row for row in csv.DictReader((out / "leaderboard.csv").open())}
     assert set(rows) == {t.data.tags[lay.TAG_TRIAL_ID] for t in trials}
     for trial in trials:
         row = rows[trial.data.tags[lay.TAG_TRIAL_ID]]
         for key in (m.EVAL_LINEAR_ACC, m.EVAL_YARDSTICK_LOSS):
-            assert float(row[f"{key} mean"]) == pytest.approx(trial.data.metrics[key])
+            mean = trial.data.metrics[f"{lay.MEAN_PREFIX}{key}"]
+            assert float(row[f"{key} mean"]) == pytest.approx(mean)
 
 
 @pytest.mark.slow

@@ -81,3 +81,69 @@ def test_too_few_seeds_prints_no_p_value():
 
 def test_config_label():
     assert config_label({"alpha": 0.30421, "depth": 3}) == "α = 0.304, d = 3"
+
+
+# --- primary endpoint, margin, floors and context ---------------------------------------
+
+from rkdo_tune.floors import RANDOM_INIT, RAW_PIXELS, FloorKey, References  # noqa: E402
+from rkdo_tune.judgement import StudyContext  # noqa: E402
+
+CONTEXT = StudyContext("digits", "small_cnn", "paper", "10 epochs × 11 steps, batch 64")
+
+
+def test_primary_endpoint_is_judged_alone_and_the_rest_form_the_holm_family():
+    verdict = build_verdict(RKDO, ICON, rkdo_label="α = 0.3", primary=m.EVAL_KNN_ACC, margin=0.01)
+    primary = verdict.primary
+    assert primary.metric == m.EVAL_KNN_ACC and primary.p_holm == primary.comparison.p_t
+    others = [row for row in verdict.rows if not row.primary]
+    raw = [
+        stats.ttest_rel([RKDO[r.metric][s] for s in SEEDS], [ICON[r.metric][s] for s in SEEDS])
+        for r in others
+    ]
+    assert [r.p_holm for r in others] == pytest.approx(holm([t.pvalue for t in raw]))
+    assert verdict.family_size == 2
+    assert primary.outcome == "better"  # RKDO's kNN is about 0.11 higher on every seed
+    line = headline(verdict, metric=m.EVAL_LINEAR_ACC)  # the primary endpoint wins the headline
+    assert "on primary endpoint kNN accuracy" in line and "better at δ = 0.01" in line
+
+
+def test_every_line_names_the_context_and_power_is_stated():
+    verdict = build_verdict(
+        RKDO, ICON, rkdo_label="α = 0.3", primary=m.EVAL_LINEAR_ACC, context=CONTEXT
+    )
+    lines = verdict_lines(verdict)
+    assert all(CONTEXT.label() in line for line in lines if "RKDO (" in line)
+    power = next(line for line in lines if line.startswith("- Power:"))
+    assert "80% power" in power and "seeds" in power
+
+
+def test_no_claim_where_neither_arm_beats_the_floor():
+    refs = References(
+        FloorKey("digits", "small_cnn", "paper", 42),
+        {RAW_PIXELS: {m.EVAL_LINEAR_ACC: 0.95}, RANDOM_INIT: {m.EVAL_KNN_ACC: 0.5}},
+        test_size=141,
+    )
+    verdict = build_verdict(
+        RKDO,
+        ICON,
+        rkdo_label="α = 0.3",
+        primary=m.EVAL_LINEAR_ACC,
+        context=CONTEXT,
+        references=refs,
+    )
+    line = headline(verdict, metric=m.EVAL_LINEAR_ACC)
+    assert "neither arm beats the raw-pixel floor on digits: no claim" in line
+    assert "better" not in line and "non-inferior" not in line
+    knn = next(row for row in verdict.rows if row.metric == m.EVAL_KNN_ACC)
+    assert verdict.gates[m.EVAL_KNN_ACC].allows_claim and knn.winner == "RKDO"
+    text = "\n".join(verdict_lines(verdict))
+    assert "Floors (digits, small_cnn, protocol paper, eval seed 42, 141 test images)" in text
+
+
+def test_wilcoxon_is_printed_only_from_six_pairs():
+    def six(arm):  # six seeds: the three, and the three again with a small shift
+        return {k: {**v, **{s + 3: x + 0.001 for s, x in v.items()}} for k, v in arm.items()}
+
+    with_six = "\n".join(verdict_lines(build_verdict(six(RKDO), six(ICON), rkdo_label="x")))
+    assert "p_Wilcoxon" in with_six
+    assert "p_Wilcoxon" not in "\n".join(verdict_lines(build_verdict(RKDO, ICON, rkdo_label="x")))

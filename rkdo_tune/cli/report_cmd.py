@@ -30,7 +30,13 @@ from rkdo_tune.metrics import EVAL_METRICS
     "--target",
     type=float,
     help="Eval value counting as reached for compute-to-target. "
-    "[default: 90% of the best final mean]",
+    "[default: the I-Con control's final seed-mean]",
+)
+@click.option(
+    "--target-fraction",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Target = this fraction of the I-Con control's final seed-mean (of the best final "
+    "mean without an I-Con run). [default: 1.0; 0.9 without an I-Con run]",
 )
 @click.option(
     "--metric",
@@ -44,6 +50,7 @@ def report_command(
     tracking_uri: str | None,
     out: Path | None,
     target: float | None,
+    target_fraction: float | None,
     metric: str | None,
 ) -> None:
     """Compare a sweep's trials: leaderboard, paired RKDO vs I-Con tests, compute-to-target,
@@ -53,6 +60,9 @@ def report_command(
     """
     from rkdo_tune.report import write_reports  # imports MLflow: only when reporting
 
+    if target is not None and target_fraction is not None:
+        raise click.UsageError("give at most one of --target and --target-fraction")
+
     results = write_reports(
         tracking_uri=tracking_uri,
         experiment=experiment,
@@ -60,6 +70,7 @@ def report_command(
         all_sweeps=all_sweeps,
         out=out,
         target=target,
+        target_fraction=target_fraction,
         metric=metric,
         say=lambda line: click.echo(line, err=True),
     )

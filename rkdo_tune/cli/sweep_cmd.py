@@ -56,7 +56,7 @@ def _shortcut_overrides(dataset: str | None, data_dir: Path | None, download: bo
     "--storage",
     help="Results directory or URI (shared storage on a cluster). [default: ./rkdo_results]",
 )
-@click.option("--name", help="Sweep name (default: <space name>-<timestamp>); needed by --resume.")
+@click.option("--name", help="Sweep name (default: <space>-<timestamp>-<4 hex>); for --resume.")
 @click.option("--resume", is_flag=True, help="Continue the sweep called --name.")
 @click.option("--dataset", help="Shortcut for --set base.dataset=NAME.")
 @click.option(

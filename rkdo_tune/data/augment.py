@@ -96,13 +96,18 @@ def augmentation_for(dataset: str, *, image_size: int, channels: int) -> Augment
     cifar10, cifar100, stl10 and synthetic get the reference recipe at their
     image size. digits get a milder one: digits are not mirror-symmetric (no
     flip), 8 pixels leave little to crop away (scale 0.5 to 1), and 1 channel
-    has no colour (brightness and contrast jitter only, no grayscale).
+    has no colour (brightness and contrast jitter only, no grayscale). shapes
+    get SimCLR's strong colour distortion (jitter 0.8, hue 0.2) and crops of at
+    least 35%: a shape's class is its outline, so neither its colour nor a crop
+    that misses it may tell two images apart.
     """
     if dataset not in DATASETS:
         raise UsageError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
     spec = AugmentSpec(crop_size=image_size)
     if dataset == "digits":
         spec = replace(spec, crop_scale=(0.5, 1.0), flip=False)
+    if dataset == "shapes":
+        spec = replace(spec, crop_scale=(0.35, 1.0), jitter=(0.8, 0.8, 0.8, 0.2))
     if channels == 1:
         brightness, contrast, _, _ = spec.jitter
         spec = replace(spec, jitter=(brightness, contrast, 0.0, 0.0), grayscale_p=0.0)

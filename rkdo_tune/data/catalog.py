@@ -10,7 +10,7 @@ from pathlib import Path
 
 from rkdo_tune.errors import DataNotFoundError
 
-DATASETS = ("digits", "synthetic", "cifar10", "cifar100", "stl10")
+DATASETS = ("digits", "synthetic", "shapes", "cifar10", "cifar100", "stl10")
 TORCHVISION_DATASETS = ("cifar10", "cifar100", "stl10")
 
 

@@ -9,6 +9,8 @@ these tensors (on the training device), and augmentation runs batched on them
   stratified 80/20 split.
 - `synthetic`: generated class-structured colour images (offline), a fixed
   80/20 split. See `_synthetic_images`.
+- `shapes`: generated shapes on clutter (offline), a fixed stratified 80/20
+  split; pixels carry no class (`rkdo_tune.data.shapes`).
 - `cifar10`, `cifar100`, `stl10`: torchvision's datasets under `data_dir`.
   STL-10 is resized to 64x64 at load, as the reference benchmark does.
 """
@@ -102,6 +104,8 @@ def load_dataset(
         return _load_digits()
     if name == "synthetic":
         return _load_synthetic(synthetic_size, synthetic_classes, synthetic_samples)
+    if name == "shapes":
+        return _load_shapes(synthetic_size, synthetic_classes, synthetic_samples)
     if name in TORCHVISION_DATASETS:
         return _load_torchvision(name, data_dir, download)
     raise UsageError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
@@ -156,7 +160,23 @@ def _rotate_colours(colours: Tensor, angle: Tensor) -> Tensor:
     return torch.einsum("nij,nj...->ni...", rot, colours)
 
 
+def _load_shapes(size: int, num_classes: int, samples: int) -> ImageData:
+    from rkdo_tune.data.shapes import SHAPES, shapes_images
+
+    _check_generated(size, num_classes, samples)
+    if num_classes > len(SHAPES):
+        raise UsageError(f"shapes has at most {len(SHAPES)} classes, got {num_classes}")
+    images, labels = shapes_images(size, num_classes, samples)
+    return _from_arrays("shapes", images, labels, num_classes=num_classes)
+
+
 def _load_synthetic(size: int, num_classes: int, samples: int) -> ImageData:
+    _check_generated(size, num_classes, samples)
+    images, labels = _synthetic_images(size, num_classes, samples)
+    return _from_arrays("synthetic", images, labels, num_classes=num_classes)
+
+
+def _check_generated(size: int, num_classes: int, samples: int) -> None:
     if size < 8:
         raise UsageError(f"synthetic image size must be at least 8, got {size}")
     if num_classes < 2:
@@ -165,8 +185,6 @@ def _load_synthetic(size: int, num_classes: int, samples: int) -> ImageData:
         raise UsageError(
             f"synthetic samples must be at least 10 per class ({10 * num_classes}), got {samples}"
         )
-    images, labels = _synthetic_images(size, num_classes, samples)
-    return _from_arrays("synthetic", images, labels, num_classes=num_classes)
 
 
 def _synthetic_images(size: int, num_classes: int, samples: int) -> tuple[Tensor, Tensor]:

@@ -24,6 +24,8 @@ from rkdo_tune.evaluation._evaluate import (
     YARDSTICK_SEED,
     EvalSettings,
     evaluate,
+    feature_scores,
+    last_only_metrics,
     yardstick_loss,
 )
 from rkdo_tune.evaluation._geometry import alignment, effective_rank, uniformity
@@ -40,7 +42,9 @@ __all__ = [
     "alignment",
     "effective_rank",
     "evaluate",
+    "feature_scores",
     "full_protocol_scores",
+    "last_only_metrics",
     "neighborhood_accuracy",
     "paper_protocol_scores",
     "uniformity",

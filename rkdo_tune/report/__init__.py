@@ -3,8 +3,9 @@
 `write_reports` is the entry point; it reads through `rkdo_tune.tracking.reading`
 (MLflow stays inside the tracking package), chooses the best RKDO configuration,
 its I-Con control and the seeds of the verdict with `_verdict`, computes the
-tables with `_stats`, `_pairs` and `_targets` (each Holm family named in
-`_families`), draws with `_plots` and writes with `_markdown` and `_md_verdict`,
+tables with `_stats`, `_pairs`, `_targets` and `_ratio` (compute-to-target; each Holm
+family named in `_families`), draws with `_plots` and writes with `_markdown`,
+`_md_verdict` and `_md_targets`,
 then logs the folder to the sweep's parent run. `_build` joins these steps.
 """
 

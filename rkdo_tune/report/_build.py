@@ -20,10 +20,22 @@ import pandas as pd
 
 from rkdo_tune import __version__
 from rkdo_tune import metrics as m
+from rkdo_tune.environment import driver_environment
 from rkdo_tune.errors import UsageError
 from rkdo_tune.inference import TieMark, tie_sentence
-from rkdo_tune.report import _markdown, _md_verdict, _pairs, _plots, _stats, _targets, _verdict
+from rkdo_tune.report import (
+    _markdown,
+    _md_targets,
+    _md_verdict,
+    _pairs,
+    _plots,
+    _ratio,
+    _stats,
+    _targets,
+    _verdict,
+)
 from rkdo_tune.report._families import MATCHED, TIES, family
+from rkdo_tune.report._md_environment import environment_section
 from rkdo_tune.tracking import reading
 from rkdo_tune.verdict import ARM_BASELINE, ARM_SEARCH, STAGE_SEARCH
 
@@ -46,11 +58,13 @@ def write_reports(
     target: float | None = None,
     metric: str | None = None,
     say: Callable[[str], None] = print,
+    target_fraction: float | None = None,
 ) -> list[ReportResult]:
     """One report per chosen sweep (the latest of `experiment` unless `all_sweeps`)."""
     if bool(experiment) == bool(sweep):
         raise UsageError("report: give exactly one of --experiment NAME or --sweep PARENT_RUN_ID")
-    client = reading.connect(reading.resolve_report_uri(tracking_uri))
+    resolved_uri = reading.resolve_report_uri(tracking_uri)
+    client = reading.connect(resolved_uri)
     infos = reading.find_sweeps(client, experiment=experiment, sweep=sweep)
     if len(infos) > 1 and not all_sweeps:
         say(
@@ -63,8 +77,17 @@ def write_reports(
         folder = Path(f"report-{_safe(info.sweep_name)}")
         if out is not None:
             folder = out / _safe(info.sweep_name) if len(infos) > 1 else out
-        markdown = write_sweep_report(client, info, out_dir=folder, target=target, metric=metric)
+        markdown = write_sweep_report(
+            client,
+            info,
+            out_dir=folder,
+            target=target,
+            metric=metric,
+            target_fraction=target_fraction,
+        )
         uri = reading.log_report(client, run_id=info.run_id, directory=folder)
+        for line in reading.ui_link_lines(resolved_uri, info):
+            say(line)
         results.append(ReportResult(info.sweep_name, info.run_id, markdown, uri))
     return results
 
@@ -80,8 +103,13 @@ def write_sweep_report(
     out_dir: Path,
     target: float | None,
     metric: str | None,
+    target_fraction: float | None = None,
 ) -> Path:
-    """Load one sweep, compute every table, draw every plot; returns the report.md path."""
+    """Load one sweep, compute every table, draw every plot; returns the report.md path.
+
+    Each search-stage seed run gets its steps to the report's target and its censoring
+    flag as MLflow metrics (`metrics.REPORT_STEPS_TO_TARGET`, `REPORT_TARGET_CENSORED`).
+    """
     metric = metric or info.metric
     mode = info.mode if metric == info.metric else m.MODE_OF.get(metric, "max")
     runs = reading.load_sweep(client, info, history_keys=(m.TRAIN_LOSS, metric))
@@ -100,6 +128,7 @@ def write_sweep_report(
     )
     tags = {"best": info.best_trial_id if metric == info.metric else ""}
     tags |= {"baseline": info.baseline_trial_id, "confirmed": info.confirmed_trial_ids}
+    evidence = reading.recorded_evidence(client, info)
     study = _verdict.study_verdict(
         board,
         arms,
@@ -108,15 +137,53 @@ def write_sweep_report(
         trial_params=runs.trial_params,
         names=params,
         tags=tags,
+        references=evidence.references,
+        primary=evidence.primary,
+        margin=evidence.margin if evidence.primary else _verdict.DEFAULT_MARGIN,
+        base=info.base,
     )
+    given = (target, target_fraction)
+    to_target = _to_target(runs, arms, board, study, given=given, metric=metric, mode=mode)
     content = _content(
-        info, runs, arms, board, study, metric=metric, mode=mode, target=target, params=params
+        info, runs, arms, board, study, metric=metric, mode=mode, to_target=to_target, params=params
     )
     content = _draw(runs, arms, content, out_dir=out_dir)
+    verdict = [*content.verdict, *_md_verdict.probe_size_lines(runs.seeds)]
+    content = replace(content, verdict=verdict)
+    report_block = driver_environment()
+    content = replace(content, environment=environment_section(evidence.environment, report_block))
     _write_tables(content, out_dir, verdict=_verdict.verdict_frame(study), others=study.others)
+    _write_to_target(to_target, out_dir)
+    reading.log_seed_metrics(client, _targets.seed_metrics(to_target.per_seed))
     path = out_dir / "report.md"
     path.write_text(_markdown.render(content))
     return path
+
+
+def _to_target(
+    runs: reading.SweepRuns,
+    arms: _verdict.Arms,
+    board: pd.DataFrame,
+    study: _verdict.StudyVerdict,
+    *,
+    given: tuple[float | None, float | None],
+    metric: str,
+    mode: str,
+) -> _ratio.ToTarget:
+    """Compute-to-target on the search stage: the target from the verdict's control."""
+    control = (study.control.trial_id, study.control.label) if study.control else None
+    chosen = _targets.choose_target(
+        given=given[0],
+        fraction=given[1],
+        seeds=arms.search_stage,
+        board=board,
+        control=control,
+        metric=metric,
+        mode=mode,
+    )
+    return _ratio.compute_to_target(
+        arms.search_stage, runs.history, target=chosen, metric=metric, mode=mode, pair=study.pair
+    )
 
 
 def _search_trials_status(runs: reading.SweepRuns) -> dict[str, str]:
@@ -138,19 +205,14 @@ def _content(
     *,
     metric: str,
     mode: str,
-    target: float | None,
+    to_target: _ratio.ToTarget,
     params: list[str],
 ) -> _markdown.ReportContent:
     """Every table of the report, each on the search stage and under the one best."""
     stage, evals = arms.search_stage, _stats.present_metrics(runs.seeds, m.EVAL_METRICS)
     marks = _stats.tie_marks(arms.search, board, metric=metric)
-    target, target_note = _target(target, board, metric=metric, mode=mode)
     pairs = _pairs.matched_trial_pairs(stage)
     matched = _pairs.matched_comparison(stage, pairs, metrics=evals)
-    reached = _targets.target_reached(stage, runs.history, metric=metric, target=target, mode=mode)
-    best = {_stats.RKDO: study.rkdo} if study.rkdo else {}
-    if study.control:
-        best[_stats.ICON] = study.control.trial_id
     families = _md_verdict.verdict_families(study)
     if len(marks) > 1:
         families.append(family(TIES, [k.comparison.p_t for k in marks if k.comparison]))
@@ -161,17 +223,14 @@ def _content(
         facts=_facts(info, runs, metric=metric, mode=mode),
         metric=metric,
         mode=mode,
-        target=target,
-        target_note=target_note,
         params=params,
         eval_metrics=evals,
         leaderboard=_shown_leaderboard(board, marks, arms, metric=metric, mode=mode, params=params),
         matched=matched,
         matched_pairs_found=bool(pairs),
-        to_target_by_objective=_targets.compute_to_target_by_objective(reached, best=best),
-        to_target_by_trial=_targets.compute_to_target_by_trial(reached),
         claims=_pairs.paper_claims(stage, pairs, verdict_pair=study.pair),
         verdict=_md_verdict.verdict_section(study, metric=metric),
+        to_target=_md_targets.section(to_target, metric=metric, mode=mode),
         ties=_tie_line(marks, metric=metric),
         matched_family=next((f.label() for f in families if f.name == MATCHED), ""),
         families=_md_verdict.families_section(families),
@@ -216,16 +275,6 @@ def _check_loaded(info: reading.SweepInfo, seeds: pd.DataFrame, *, metric: str) 
 
 def _sampled_names(info: reading.SweepInfo, runs: reading.SweepRuns) -> list[str]:
     return list(info.parameter_specs) or sorted({n for p in runs.trial_params.values() for n in p})
-
-
-def _target(
-    given: float | None, board: pd.DataFrame, *, metric: str, mode: str
-) -> tuple[float, str]:
-    """The compute-to-target value and where it came from."""
-    if given is not None:
-        return given, "given with --target"
-    note = "90% of the best final mean" if mode == "max" else "the best final mean plus 10%"
-    return _targets.default_target(board, metric=metric, mode=mode), f"default: {note}"
 
 
 def _draw(
@@ -287,8 +336,17 @@ def _write_tables(
         ("confirmed_vs_control", others),
         ("leaderboard", c.leaderboard),
         ("matched_comparison", c.matched),
-        ("compute_to_target", c.to_target_by_objective),
-        ("compute_to_target_by_trial", c.to_target_by_trial),
         ("paper_claims", c.claims),
+    ):
+        frame.to_csv(out_dir / f"{name}.csv", index=False)
+
+
+def _write_to_target(t: _ratio.ToTarget, out_dir: Path) -> None:
+    """The compute-to-target tables as CSV, the per-seed steps and censoring included."""
+    for name, frame in (
+        ("compute_to_target", t.by_objective),
+        ("compute_to_target_by_trial", t.by_trial),
+        ("compute_to_target_ratio", t.ratios),
+        ("compute_to_target_per_seed", t.per_seed),
     ):
         frame.to_csv(out_dir / f"{name}.csv", index=False)

@@ -10,8 +10,8 @@ import pandas as pd
 
 from rkdo_tune import metrics as m
 from rkdo_tune.inference import MIN_TEST_PAIRS
+from rkdo_tune.judgement import metric_heading
 from rkdo_tune.report._plots import Figure
-from rkdo_tune.report._targets import RATIO_LABEL
 
 LOSS_SENTENCE = (
     "Raw training losses of the two objectives are **not comparable**: RKDO sums a KL term "
@@ -35,22 +35,20 @@ class ReportContent:
     facts: Sequence[tuple[str, str]]
     metric: str
     mode: str
-    target: float
-    target_note: str
     params: Sequence[str]
     eval_metrics: Sequence[str]
     leaderboard: pd.DataFrame
     matched: pd.DataFrame
     matched_pairs_found: bool
-    to_target_by_objective: pd.DataFrame
-    to_target_by_trial: pd.DataFrame
     claims: pd.DataFrame
     verdict: Sequence[str] = ()  # the opening Verdict section, rendered by `_md_verdict`
+    to_target: Sequence[str] = ()  # the compute-to-target section, rendered by `_md_targets`
     ties: str = ""  # the leaderboard's tie sentence
     matched_family: str = ""  # "Holm family 'matched settings', 36 tests"
     families: Sequence[str] = ()  # the closing list of Holm families, rendered by `_md_verdict`
     figures: Sequence[Figure] = ()
     notes: Sequence[str] = field(default_factory=list)
+    environment: Sequence[str] = ()  # the closing Environment section (`_md_environment`)
 
 
 def num(value: object, digits: int = 4) -> str:
@@ -182,7 +180,7 @@ def _matched(c: ReportContent) -> list[str]:
     for (rkdo_trial, icon_trial), rows in c.matched.groupby(["rkdo_trial", "icon_trial"]):
         body = [
             [
-                r["metric"],
+                metric_heading(r["metric"]),
                 str(r["n"]),
                 num(r["rkdo_mean"]),
                 num(r["icon_mean"]),
@@ -205,48 +203,6 @@ def _matched(c: ReportContent) -> list[str]:
                 f"With fewer than {MIN_TEST_PAIRS} seed pairs there is no test (p = n/a).",
             ]
     return lines
-
-
-def _to_target(c: ReportContent) -> list[str]:
-    lines = ["## Compute-to-target", ""]
-    if math.isnan(c.target):
-        return [*lines, "No target: no trial has a finite final value of the metric."]
-    lines.append(
-        f"Target: {c.metric} {'≥' if c.mode == 'max' else '≤'} {c.target:.4f} ({c.target_note}). "
-        "Steps and epochs are those of the first evaluation that reached it, averaged over "
-        "the seeds that reached it; with a reached fraction below 1 that mean is optimistic. "
-        'This is the honest test of the paper\'s "60–80% fewer resources": a saving of '
-        "60–80% means the RKDO / I-Con step ratio lies in 0.2–0.4."
-    )
-    rows = [_objective_row(r) for _, r in c.to_target_by_objective.iterrows()]
-    header = ["objective", "configuration", "reached", "steps", "epochs", "saving"]
-    lines += ["", table(header, rows), "", "Per configuration:", ""]
-    rows = [
-        [
-            r["trial_id"],
-            r["objective"],
-            str(r["n_seeds"]),
-            num(r["reached"], 2),
-            num(r["mean_steps"], 1),
-            num(r["mean_epochs"], 2),
-        ]
-        for _, r in c.to_target_by_trial.iterrows()
-    ]
-    return [*lines, table(["trial", "objective", "seeds", "reached", "steps", "epochs"], rows)]
-
-
-def _objective_row(r: pd.Series) -> list[str]:
-    if r["objective"] == RATIO_LABEL:  # ratios and the saving, not counts
-        steps, epochs = num(r["mean_steps"], 2), num(r["mean_epochs"], 2)
-        return [r["objective"], r["scope"], "—", steps, epochs, pct(r["saving_pct"])]
-    return [
-        r["objective"],
-        r["scope"],
-        num(r["reached"], 2),
-        num(r["mean_steps"], 1),
-        num(r["mean_epochs"], 2),
-        "—",
-    ]
 
 
 def _claims(c: ReportContent) -> list[str]:
@@ -304,11 +260,12 @@ def render(c: ReportContent) -> str:
     lines = [f"# {c.title}", ""]
     lines += [f"- **{label}:** {value}" for label, value in c.facts]
     lines += ["", *c.verdict, "", *_leaderboard(c), "", *_matched(c), ""]
-    lines += [*_to_target(c), "", *_claims(c), "", *c.families, ""]
+    lines += [*c.to_target, "", *_claims(c), "", *c.families, ""]
     if c.figures:
         lines += ["## Plots", ""]
         for figure in c.figures:
             lines += [f"### {figure.title}", "", f"![{figure.title}]({figure.file})", ""]
     if c.notes:
         lines += ["## Notes", "", *(f"- {note}" for note in c.notes), ""]
+    lines += [*c.environment, ""] if c.environment else []
     return "\n".join(lines)

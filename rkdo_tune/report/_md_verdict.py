@@ -7,7 +7,9 @@ from collections.abc import Sequence
 import pandas as pd
 
 from rkdo_tune import metrics as m
+from rkdo_tune.floors import reference_rows
 from rkdo_tune.inference import MIN_WILCOXON_PAIRS
+from rkdo_tune.judgement import RULES, metric_heading
 from rkdo_tune.report._families import CONFIRMED, VERDICT, HolmFamily, family
 from rkdo_tune.report._markdown import interval, num, p_value, signed, table, winner_cell
 from rkdo_tune.report._verdict import CONTROL_BASELINE, CONTROL_UNMATCHED, StudyVerdict
@@ -32,11 +34,52 @@ def _wilcoxon(row: MetricVerdict) -> str:
     return p_value(row.comparison.p_wilcoxon)
 
 
+def _outcome_cell(v: Verdict, row: MetricVerdict) -> str:
+    """The margin outcome (primary), 'no claim' where the floors gate holds, else '—'."""
+    gate = v.gates.get(row.metric)
+    if gate is not None and not gate.allows_claim:
+        return f"no claim (floor: {gate.state} beat it)"
+    return row.outcome or "—"
+
+
+def _rules_lines(v: Verdict) -> list[str]:
+    primary = v.primary
+    if primary is None:
+        return []
+    rules = "; ".join(f"**{name}**: {rule}" for name, rule in RULES.items())
+    return [
+        f"The primary endpoint is judged against the margin δ = {primary.margin:g} with "
+        f"Δ oriented so that positive favours RKDO, by the first rule that holds: {rules}. "
+        "'better' names a winner only where the (adjusted) test rejects at 0.05.",
+        "",
+    ]
+
+
+def floors_table(v: Verdict) -> list[str]:
+    """The floors and the ceiling, on the same evaluation subset, as a Markdown table."""
+    refs = v.references
+    if refs is None:
+        return [
+            "No floors were recorded for this sweep: nothing shows that either arm beats an "
+            "untrained encoder or raw pixels here, so read the verdict as unchecked.",
+            "",
+        ]
+    metrics = [row.metric for row in v.rows]
+    header = ["reference", *(metric_heading(name) for name in metrics)]
+    intro = (
+        f"Floors and ceiling ({refs.key.label()}; {refs.test_size} test images, the same "
+        "evaluation as the trials). A claim on a metric needs both arms' 95% CIs beyond the "
+        "stricter floor."
+    )
+    return [intro, "", table(header, reference_rows(refs, metrics)), ""]
+
+
 def verdict_families(sv: StudyVerdict) -> list[HolmFamily]:
-    """The verdict's Holm families: the verdict itself and the other confirmed configurations."""
+    """The verdict's Holm families: the secondary metrics and the other confirmed ones."""
     if sv.verdict is None:
         return []
-    out = [family(VERDICT, [row.comparison.p_t for row in sv.verdict.rows])]
+    secondary = [row.comparison.p_t for row in sv.verdict.rows if not row.primary]
+    out = [family(VERDICT, secondary)]
     if not sv.others.empty:
         out.append(family(CONFIRMED, sv.others["p_value"].tolist()))
     return out
@@ -52,11 +95,13 @@ def verdict_section(sv: StudyVerdict, *, metric: str) -> list[str]:
     v = sv.verdict
     lines += [f"**{headline(v, metric=metric)}**", ""]
     lines += [_who(sv, metric=metric), "", _seeds_line(sv, v), ""]
-    header = ["metric", "n", "RKDO", "I-Con", "Δ = RKDO − I-Con", "95% CI of Δ"]
-    header += ["p (paired t)", "p (Wilcoxon)", "p_Holm", "better"]
+    lines += floors_table(v)
+    header = ["metric", "endpoint", "n", "RKDO", "I-Con", "Δ = RKDO − I-Con", "95% CI of Δ"]
+    header += ["p (paired t)", "p (Wilcoxon)", "p_Holm", "better", "outcome"]
     rows = [
         [
-            m.LABEL_OF.get(row.metric, row.metric),
+            metric_heading(row.metric),
+            "primary" if row.primary else "secondary",
             str(row.comparison.n),
             num(row.rkdo_mean),
             num(row.icon_mean),
@@ -66,11 +111,13 @@ def verdict_section(sv: StudyVerdict, *, metric: str) -> list[str]:
             _wilcoxon(row),
             p_value(row.p_holm),
             row.winner or "—",
+            _outcome_cell(v, row),
         ]
         for row in v.rows
     ]
     families = verdict_families(sv)
     lines += [table(header, rows), "", f"{families[0].label()}: {families[0].members}.", ""]
+    lines += _rules_lines(v)
     lines += verdict_lines(v)
     return [*lines, "", *_others(sv, families, metric=metric)]
 
@@ -150,3 +197,19 @@ def families_section(families: Sequence[HolmFamily]) -> list[str]:
         return [*lines, "No test was made."]
     rows = [[f.name, str(f.size), f.members] for f in families]
     return [*lines, table(["family", "tests", "one test is"], rows)]
+
+
+def probe_size_lines(seeds: pd.DataFrame) -> list[str]:
+    """How many test images score the linear probe, with a warning below SMALL_PROBE_TEST."""
+    if m.EVAL_PROBE_TEST_SIZE not in seeds or seeds[m.EVAL_PROBE_TEST_SIZE].dropna().empty:
+        return []
+    n = int(seeds[m.EVAL_PROBE_TEST_SIZE].dropna().min())
+    if n >= m.SMALL_PROBE_TEST:
+        return [f"The linear probe is scored on {n} test images (its test split).", ""]
+    cv = m.LABEL_OF[m.EVAL_LINEAR_ACC_CV]
+    return [
+        f"> **Warning:** the linear probe is scored on only {n} test images, so one image "
+        f"moves it by {100 / n:.2f} points and some classes have a handful of images. Read "
+        f"`{m.EVAL_LINEAR_ACC_CV}` ({cv}) beside it: the same features, every image scored.",
+        "",
+    ]

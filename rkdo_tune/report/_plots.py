@@ -162,6 +162,10 @@ def plot_overspecialisation(
     return [Figure("Overspecialisation", _save(fig, out_dir, "overspecialisation.png"))], []
 
 
+IMPORTANCE_MIN_TRIALS = 20
+IMPORTANCE_MIN_PARAMS = 2
+
+
 def plot_optuna(
     values: Mapping[str, float],
     trial_params: Mapping[str, Mapping[str, ParamValue]],
@@ -195,10 +199,17 @@ def plot_optuna(
             )
         )
     figures, notes = [], []
-    for title, plot, name in (
-        ("Parameter importance (Optuna)", _plot_importance, "optuna_importance.png"),
-        ("Parallel coordinates (Optuna)", _plot_parallel, "optuna_parallel.png"),
-    ):
+    plots = [("Parallel coordinates (Optuna)", _plot_parallel, "optuna_parallel.png")]
+    if len(kept) >= IMPORTANCE_MIN_TRIALS and len(dists) >= IMPORTANCE_MIN_PARAMS:
+        importance = ("Parameter importance (Optuna)", _plot_importance, "optuna_importance.png")
+        plots.insert(0, importance)
+    else:
+        notes.append(
+            f"No parameter-importance plot: it needs at least {IMPORTANCE_MIN_TRIALS} finished "
+            f"trials and {IMPORTANCE_MIN_PARAMS} varying parameters (this sweep: {len(kept)} and "
+            f"{len(dists)}); with fewer, a forest's importances are noise."
+        )
+    for title, plot, name in plots:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # Optuna's matplotlib backend is "experimental"

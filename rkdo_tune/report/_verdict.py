@@ -9,18 +9,27 @@ is which comes from the trial runs' arm and stage (`sweep.protocol.TrialRole`):
   settings matched to it, else the best I-Con search trial (a space that samples
   `objective` has its I-Con trials as controls);
 - the verdict is estimated on the fresh seeds of the confirmation stage when both
-  trials were re-run there, else on the search seeds (subject to the winner's curse).
+  trials were re-run there, else on the search seeds (subject to the winner's curse);
+- the primary endpoint and margin, and the floors, are those the sweep run recorded
+  (`tracking.reading.recorded_evidence`); the context comes from the fixed settings
+  and the best RKDO trial's values.
 """
 
 from __future__ import annotations
 
+import contextlib
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pandas as pd
 
 from rkdo_tune import metrics as m
+from rkdo_tune.config import FIELDS, TrialConfig
+from rkdo_tune.errors import InvalidValue, UsageError
+from rkdo_tune.floors import References
 from rkdo_tune.inference import best_index, holm
+from rkdo_tune.judgement import DEFAULT_MARGIN, StudyContext, context_of
 from rkdo_tune.report._pairs import COMPARABLE_STATUSES, matched_trial_pairs
 from rkdo_tune.report._stats import ICON, RANK_MEAN, RKDO
 from rkdo_tune.tracking.reading import ParamValue, TrialRole
@@ -166,11 +175,17 @@ def study_verdict(
     trial_params: Mapping[str, Mapping[str, ParamValue]],
     names: Sequence[str],
     tags: Mapping[str, str | tuple[str, ...]],
+    references: References | None = None,
+    primary: str | None = None,
+    margin: float = DEFAULT_MARGIN,
+    base: Mapping[str, ParamValue] | None = None,
 ) -> StudyVerdict:
     """Choose the trials, the seeds, and build the verdict on every VERDICT_METRICS metric.
 
     `tags` holds what the sweep run recorded ("best", "baseline", "confirmed"), to warn
     where the runs disagree with it; "best" is checked only when `metric` is the sweep's.
+    `primary` and `margin` (the space's `verdict`), `references` (the floors) and `base`
+    (the fixed settings, for the context) come from the sweep run.
     """
     best, rkdo = best_of(board, mode=mode), best_of(board, mode=mode, objective=RKDO)
     control = choose_control(
@@ -194,9 +209,21 @@ def study_verdict(
         rkdo_label=labels.get(rkdo) or rkdo,
         baseline_label=control.label,
         stage=stage,
+        primary=primary,
+        margin=margin,
+        context=study_context({**(base or {}), **trial_params.get(rkdo, {})}),
+        references=references,
     )
     others = other_confirmed(board, arms, rkdo=rkdo, control=control, metric=metric)
     return StudyVerdict(best, rkdo, control, verdict, pair, others, warnings, "", labels)
+
+
+def study_context(values: Mapping[str, ParamValue]) -> StudyContext:
+    """The context of a trial's recorded values, protocol presets resolved where they build."""
+    known = {k: v for k, v in values.items() if k in FIELDS}
+    with contextlib.suppress(InvalidValue, UsageError, TypeError):  # a partial record: as is
+        known = TrialConfig(**known).to_dict()
+    return context_of(known)
 
 
 def _missing_line(rkdo: str | None, control: Control | None, *, metric: str) -> str:
@@ -300,6 +327,15 @@ def verdict_frame(sv: StudyVerdict) -> pd.DataFrame:
                 "p_wilcoxon": row.comparison.p_wilcoxon,
                 "p_holm": row.p_holm,
                 "better": row.winner if index < len(v.rows) else None,
+                "endpoint": "primary" if row.primary else "secondary",
+                "margin": row.margin,
+                "p_tost": row.p_tost,
+                "outcome": row.outcome,
+                "floor_gate": v.gates[row.metric].state if row.metric in v.gates else None,
+                "sd_delta": row.comparison.sd,
+                "mde_80": row.mde if row.primary else math.nan,
+                "seeds_for_margin": row.seeds_for_margin if row.primary else None,
+                "split": "test",
             }
             for index, row in enumerate(rows)
         ]

@@ -27,6 +27,7 @@ TOP_KEYS = (
     "resources",
     "baseline",
     "confirm",
+    "verdict",
 )
 REQUIRED_TOP_KEYS = ("name", "description", "metric", "parameters")
 PARAM_KEYS = ("type", "low", "high", "step", "log", "choices", "when")
@@ -39,6 +40,7 @@ SECTION_KEYS: dict[str, tuple[str, ...]] = {
     "base": tuple(FIELDS),
     "baseline": tuple(FIELDS),
     "confirm": ("top", "seeds"),
+    "verdict": ("metric", "margin"),
     "parameters": tuple(FIELDS),
 }
 

@@ -4,6 +4,8 @@ Pure (no Ray): it reads the per-seed values in each trial's last report. The
 verdict compares the search's best RKDO configuration with the control arm (the
 baseline, or the best I-Con trial of a space that samples `objective`), on the
 confirmation's fresh seeds when both were re-run, else on the search seeds.
+The space's primary endpoint is judged against its margin, the floors (when the
+sweep computed them) gate every claim, and every line names the study's context.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import dataclasses
 from rkdo_tune import metrics as m
 from rkdo_tune.config import shared_settings_key
 from rkdo_tune.inference import mark_ties
+from rkdo_tune.judgement import context_of
 from rkdo_tune.sweep.protocol import SearchSpace, SweepOutcome, TrialSummary
 from rkdo_tune.verdict import (
     STAGE_CONFIRMATION,
@@ -75,6 +78,10 @@ def study_verdict(outcome: SweepOutcome, space: SearchSpace) -> Verdict | None:
         rkdo_label=config_label(_searched(best)) or "reference settings",
         baseline_label=baseline_label,
         stage=stage,
+        primary=space.verdict.metric,
+        margin=space.verdict.margin,
+        context=context_of({**space.base_config.to_dict(), **rkdo[0].params}),
+        references=outcome.references,
     )
 
 

@@ -38,7 +38,13 @@ from rkdo_tune.sweep._parameters import (
     parse_parameters,
     plain,
 )
-from rkdo_tune.sweep._study import ConfirmSettings, parse_baseline, parse_confirm
+from rkdo_tune.sweep._study import (
+    ConfirmSettings,
+    VerdictSettings,
+    parse_baseline,
+    parse_confirm,
+    parse_verdict,
+)
 
 __all__ = [
     "PAPER_SEEDS",
@@ -51,6 +57,7 @@ __all__ = [
     "SchedulerSettings",
     "SearchSettings",
     "SpaceFields",
+    "VerdictSettings",
     "apply_overrides",
     "condition_holds",
     "parse_space",
@@ -103,6 +110,7 @@ class SpaceFields(TypedDict):
     resources: Resources
     baseline: dict[str, ConfigValue] | None
     confirm: ConfirmSettings | None
+    verdict: VerdictSettings
 
 
 def _base(source: str, value: object) -> tuple[dict[str, ConfigValue], TrialConfig]:
@@ -300,4 +308,5 @@ def parse_space(raw: object, source: str) -> SpaceFields:
         "confirm": parse_confirm(
             source, data.get("confirm"), search_seeds=seeds, num_samples=search.num_samples
         ),
+        "verdict": parse_verdict(source, data.get("verdict"), metric=metric),
     }

@@ -3,6 +3,7 @@
     baseline: {debias: 0.1}        # I-Con on the space's base settings, these keys over it
     baseline: null                 # no control arm
     confirm: {top: 2, seeds: [789, 101, 7]}
+    verdict: {metric: eval/linear_acc, margin: 0.01}   # the primary endpoint and its margin
 
 Without a `baseline` key, a space whose trials all train RKDO gets the default
 arm `{objective: icon}`: I-Con's reference knobs (debias 0.2, Gaussian kernel)
@@ -16,13 +17,17 @@ from dataclasses import dataclass
 
 from rkdo_tune.config import ConfigValue, TrialConfig, coerce_value
 from rkdo_tune.errors import InvalidValue
+from rkdo_tune.judgement import DEFAULT_MARGIN
+from rkdo_tune.metrics import EVAL_LINEAR_ACC, VERDICT_METRICS
 from rkdo_tune.sweep._checks import (
     SECTION_KEYS,
     check_keys,
     config_rule,
     invalid,
+    read_choice,
     read_int,
     read_mapping,
+    read_number,
 )
 from rkdo_tune.sweep._parameters import Parameter
 
@@ -110,3 +115,28 @@ def parse_confirm(
             reason = "the search uses this seed: confirmation needs fresh ones"
             raise invalid(source, f"confirm.seeds[{i}]", seed, reason)
     return ConfirmSettings(top, tuple(seeds))
+
+
+@dataclass(frozen=True)
+class VerdictSettings:
+    """The primary endpoint (a metric at the final budget) and its non-inferiority margin.
+
+    `verdict: {metric, margin}`. The metric defaults to the space's `metric` when a
+    verdict compares it (`metrics.VERDICT_METRICS`), else the linear probe; the
+    margin to `judgement.DEFAULT_MARGIN`, in the metric's own units.
+    """
+
+    metric: str = EVAL_LINEAR_ACC
+    margin: float = DEFAULT_MARGIN
+
+
+def parse_verdict(source: str, value: object, *, metric: str) -> VerdictSettings:
+    """`verdict: {metric: eval/linear_acc, margin: 0.01}`; both keys optional."""
+    default = metric if metric in VERDICT_METRICS else EVAL_LINEAR_ACC
+    given = read_mapping(source, "verdict", {} if value is None else value)
+    check_keys(source, "verdict", given, SECTION_KEYS["verdict"])
+    primary = read_choice(source, "verdict.metric", given.get("metric", default), VERDICT_METRICS)
+    margin = float(read_number(source, "verdict.margin", given.get("margin", DEFAULT_MARGIN)))
+    if margin <= 0:
+        raise invalid(source, "verdict.margin", margin, "it must be > 0")
+    return VerdictSettings(primary, margin)

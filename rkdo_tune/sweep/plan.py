@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -141,7 +142,8 @@ def plan_sweep(space: SearchSpace, options: SweepOptions) -> SweepPlan:
     if not options.pending_timeout_s > 0:  # NaN too
         timeout = options.pending_timeout_s
         raise UsageError(f"--pending-timeout has value {timeout:g}, but it must be > 0 seconds")
-    name = options.name or f"{space.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    # The suffix keeps two sweeps started in the same second apart (storage and MLflow run).
+    name = options.name or f"{space.name}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
         raise UsageError(f"--name has value {name!r}, but only letters, digits, '._-' are allowed")
     storage = resolve_storage(options.storage)

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from rkdo_tune import metrics as m
+from rkdo_tune.floors import FloorKey, References
 from rkdo_tune.inference import TieMark, rank_order
 from rkdo_tune.sweep.plan import SweepPlan
 from rkdo_tune.sweep.space import Parameter, SearchSpace
@@ -49,6 +50,7 @@ __all__ = [
     "TrialSummary",
     "seed_key",
     "split_markers",
+    "trial_device",
 ]
 
 # Keys of a trial's Tune report besides the metrics (means, `<metric>_std`, per-seed values).
@@ -107,6 +109,11 @@ def seed_key(seed: int, metric: str) -> str:
     return f"seed_{seed}/{metric}"
 
 
+def trial_device(device: str, space: SearchSpace) -> str:
+    """The device a trial trains on: a CPU-only trial (resources.gpus 0) never takes a GPU."""
+    return "cpu" if space.resources.gpus == 0 and device == "auto" else device
+
+
 @dataclass(frozen=True)
 class TrialSummary:
     """One configuration's outcome, already averaged over its seeds."""
@@ -150,6 +157,9 @@ class SweepOutcome:
     confirmation: tuple[TrialSummary, ...] = ()
     ties: tuple[TieMark, ...] = ()  # each ranked search trial against the best
     verdict: Verdict | None = None
+    references: References | None = None  # the floors and ceiling of the evaluation
+    references_note: str = ""  # why they are absent, or what they were computed for
+    environment: Mapping[str, str] = field(default_factory=dict)  # `environment.py`'s block
 
     def ranked(self) -> list[TrialSummary]:
         """Search-arm trials with a finite metric, best first: the best final seed-mean,
@@ -213,6 +223,10 @@ class SweepTracker:
         """Prepare tracking for the sweep (e.g. create or reattach its parent run)."""
 
     def observer_factory(self) -> ObserverFactory | None:
+        return None
+
+    def cached_references(self, key: FloorKey) -> References | None:
+        """Floors this sweep already recorded for `key` (a resumed sweep), else None."""
         return None
 
     def finish(self, outcome: SweepOutcome, *, error: BaseException | None = None) -> list[str]:

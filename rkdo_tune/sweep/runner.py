@@ -20,12 +20,17 @@ from collections.abc import Iterator, Sequence
 import ray
 from ray import tune
 from ray.tune import ResultGrid
-from ray.tune.schedulers import FIFOScheduler, TrialScheduler
-from ray.tune.search import ConcurrencyLimiter
 
 from rkdo_tune.data import check_available
 from rkdo_tune.errors import EnvironmentFailure
-from rkdo_tune.sweep._arms import StudyASHA, StudyMedianStopping, StudySearch
+from rkdo_tune.sweep._arms import (
+    StudyASHA,
+    StudyFIFO,
+    StudyLimiter,
+    StudyMedianStopping,
+    StudySearch,
+)
+from rkdo_tune.sweep._floors import EvidenceJob
 from rkdo_tune.sweep._judge import judge
 from rkdo_tune.sweep._tune import make_trainable, run_config_for
 from rkdo_tune.sweep.confirm import (
@@ -36,7 +41,7 @@ from rkdo_tune.sweep.confirm import (
 from rkdo_tune.sweep.pending import PendingTimeout, PendingWatch
 from rkdo_tune.sweep.placement import ClusterShape, check_cluster
 from rkdo_tune.sweep.plan import SweepOptions, SweepPlan, check_storage_uri
-from rkdo_tune.sweep.progress import LiveProgress
+from rkdo_tune.sweep.progress import LiveProgress, ProgressTotals
 from rkdo_tune.sweep.protocol import (
     EPOCH_KEY,
     REASON_KEY,
@@ -119,26 +124,26 @@ def max_epochs(space: SearchSpace) -> int:
     return space.base_config.epochs
 
 
-def _scheduler(space: SearchSpace) -> TrialScheduler:
+def _scheduler(space: SearchSpace) -> StudyASHA | StudyMedianStopping | StudyFIFO:
     settings = space.scheduler
     epochs = max_epochs(space)
     if settings.kind == "asha":
         return StudyASHA(
-            time_attr="training_iteration",
+            time_attr=EPOCH_KEY,  # the reported epoch: evaluations set by steps add none
             max_t=max(epochs, settings.grace_period),
             grace_period=settings.grace_period,
             reduction_factor=settings.reduction_factor,
         )
     if settings.kind == "median":
         return StudyMedianStopping(
-            time_attr="training_iteration",
+            time_attr=EPOCH_KEY,
             grace_period=settings.grace_period,
             min_samples_required=2,
         )
-    return FIFOScheduler()
+    return StudyFIFO()
 
 
-def _searcher(space: SearchSpace, plan: SweepPlan, options: SweepOptions) -> ConcurrencyLimiter:
+def _searcher(space: SearchSpace, plan: SweepPlan, options: SweepOptions) -> StudyLimiter:
     storage = None
     if options.optuna_storage:
         import optuna
@@ -153,8 +158,9 @@ def _searcher(space: SearchSpace, plan: SweepPlan, options: SweepOptions) -> Con
         sampler=make_sampler(space),
         study_name=plan.name,
         storage=storage,
+        budget=search_trial_count(space),  # never more, even from a generator restored behind
     )
-    return ConcurrencyLimiter(searcher, max_concurrent=space.search.max_concurrent)
+    return StudyLimiter(searcher, max_concurrent=space.search.max_concurrent)
 
 
 def check_resumable(plan: SweepPlan) -> None:
@@ -187,11 +193,13 @@ def build_tuner(
         return tune.Tuner.restore(
             plan.experiment_path, trainable, resume_unfinished=True, resume_errored=True
         )
+    search, scheduler = _searcher(space, plan, options), _scheduler(space)
+    scheduler.study = search  # restored trials reach the searcher first (see _arms)
     return tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(
-            search_alg=_searcher(space, plan, options),
-            scheduler=_scheduler(space),
+            search_alg=search,
+            scheduler=scheduler,
             num_samples=search_trial_count(space),
             metric=space.metric,
             mode=space.mode,
@@ -259,7 +267,10 @@ def _callbacks(
     space: SearchSpace, options: SweepOptions, cluster: ClusterShape
 ) -> list[tune.Callback]:
     """Live progress; where the cluster may grow, also the watch of trials waiting for a node."""
-    callbacks: list[tune.Callback] = [LiveProgress(metric=space.metric, mode=space.mode)]
+    totals = ProgressTotals.of(space, epochs=max_epochs(space))
+    callbacks: list[tune.Callback] = [
+        LiveProgress(metric=space.metric, mode=space.mode, totals=totals)
+    ]
     if cluster.autoscaler:
         timeout = options.pending_timeout_s
         callbacks.append(PendingWatch(request=space.resources, timeout_s=timeout))
@@ -287,6 +298,7 @@ def run_sweep(
     embedded = not (options.address or os.environ.get("RAY_ADDRESS"))
     cluster = check_cluster(space.resources, space.search.max_concurrent, embedded=embedded)
     tracker.start(space=space, plan=plan, resume=options.resume)
+    evidence = EvidenceJob(space, tracker)  # floors and environment, beside the trials
     try:
         callbacks = _callbacks(space, options, cluster)
         factory = tracker.observer_factory()
@@ -305,11 +317,12 @@ def run_sweep(
         if space.confirm is not None and not outcome.unfinished and outcome.ranked():
             outcome = _confirm(space, plan, options, outcome, factory, callbacks)
     except BaseException as exc:
+        evidence.cancel()
         tracker.finish(SweepOutcome(plan, space.metric, space.mode, (), 0), error=exc)
         if isinstance(getattr(exc, "cause", None), PendingTimeout):  # raised in a ray:// Tuner
             raise exc.cause from None
         raise
-    outcome = judge(outcome, space)
+    outcome = judge(evidence.attach(outcome), space)
     return outcome, tracker.finish(outcome)
 
 

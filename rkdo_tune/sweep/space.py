@@ -15,7 +15,7 @@ import copy
 import re
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +30,7 @@ from rkdo_tune.sweep._schema import (
     Resources,
     SchedulerSettings,
     SearchSettings,
+    VerdictSettings,
     parse_space,
 )
 
@@ -80,6 +81,7 @@ class SearchSpace:
     confirm: ConfirmSettings | None
     source: Path
     raw: Mapping[str, Any]  # YAML as read: any structure
+    verdict: VerdictSettings = field(default_factory=VerdictSettings)  # primary endpoint, margin
 
     def with_updates(
         self,

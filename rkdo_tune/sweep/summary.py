@@ -10,7 +10,16 @@ import yaml
 
 from rkdo_tune import metrics as m
 from rkdo_tune.console import format_table, format_value
-from rkdo_tune.inference import MIN_TEST_PAIRS, TieMark, mean_ci, tie_sentence
+from rkdo_tune.floors import reference_rows
+from rkdo_tune.inference import (
+    MIN_TEST_PAIRS,
+    POWER,
+    TieMark,
+    mean_ci,
+    min_detectable_effect,
+    seeds_needed,
+    tie_sentence,
+)
 from rkdo_tune.redaction import redact_uri
 from rkdo_tune.verdict import STAGE_CONFIRMATION, STAGE_SEARCH, verdict_lines
 
@@ -27,6 +36,7 @@ def format_dry_run(space: SearchSpace, plan: SweepPlan) -> str:
     """The resolved space (as YAML) and the plan, for --dry-run."""
     lines = [f"# {space.source}", yaml.safe_dump(dict(space.raw), sort_keys=False).rstrip(), ""]
     lines += [f"{label}: {value}" for label, value in plan.describe()]
+    lines += seed_plan_lines(space)
     lines.append("dry run: nothing was started")
     return "\n".join(lines)
 
@@ -164,9 +174,57 @@ def _confirmation_lines(outcome: SweepOutcome) -> list[str]:
         for trial in outcome.confirmation:
             if not math.isfinite(trial.value):
                 lines.append(f"  {trial.trial_id}: {trial.status} {trial.reason}".rstrip())
-    lines.append("")
+    lines += ["", *references_lines(outcome)]
     if outcome.verdict is None:
         lines.append("Verdict: no RKDO and I-Con pair to compare in this sweep (no control arm).")
     else:
         lines += verdict_lines(outcome.verdict)
     return lines
+
+
+FLOOR_METRICS = (m.EVAL_LINEAR_ACC, m.EVAL_KNN_ACC, m.EVAL_NMI, m.EVAL_ARI)
+
+
+def references_lines(outcome: SweepOutcome) -> list[str]:
+    """The floors and the ceiling of the evaluation, as a table, or why there are none."""
+    refs = outcome.references
+    if refs is None:
+        note = outcome.references_note or "not computed"
+        return [f"floors and ceiling: {note}", ""]
+    header = ["reference", *(m.LABEL_OF.get(k, k) for k in FLOOR_METRICS)]
+    lines = [
+        f"floors and ceiling ({refs.key.label()}; {refs.test_size} test images scored):",
+        format_table([header, *reference_rows(refs, FLOOR_METRICS)]),
+    ]
+    if outcome.references_note:
+        lines.append(f"note: {outcome.references_note}")
+    return [*lines, ""]
+
+
+PILOT_SPREADS = (0.005, 0.01, 0.02)  # sd of the paired difference Δ, in the metric's units
+
+
+def seed_plan_lines(space: SearchSpace) -> list[str]:
+    """The verdict's primary endpoint and margin, and the seeds a margin needs per spread.
+
+    The spread of Δ is unknown before a pilot run: the lines tabulate typical ones
+    (on digits the paired probe difference spreads about 0.02); after a pilot sweep,
+    `rkdo-tune report` states the count for the observed spread.
+    """
+    verdict = space.verdict
+    seeds = len(space.confirm.seeds) if space.confirm else len(space.seeds)
+    stage = "fresh confirmation" if space.confirm else "search"
+    plans = []
+    for sd in PILOT_SPREADS:
+        needed = seeds_needed(sd, verdict.margin)
+        mde = min_detectable_effect(sd, seeds)
+        detects = f"MDE {mde:.3f} with {seeds}" if math.isfinite(mde) else f"no test with {seeds}"
+        shown = f"{needed} seeds" if needed else "more than can be planned"
+        plans.append(f"sd {sd:g}: {detects}, non-inferiority needs {shown}")
+    return [
+        f"verdict: primary endpoint {verdict.metric} at the final budget, margin δ = "
+        f"{verdict.margin:g}, on {seeds} {stage} seeds",
+        f"seed plan ({POWER:.0%} power, by the spread of the paired difference): "
+        + "; ".join(plans)
+        + " (after a pilot sweep, `rkdo-tune report` gives the count for the observed spread)",
+    ]

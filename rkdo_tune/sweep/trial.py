@@ -32,6 +32,7 @@ from rkdo_tune.sweep.protocol import (
     TrialObserver,
     seed_key,
     split_markers,
+    trial_device,
 )
 from rkdo_tune.training.callbacks import (
     STATUS_COMPLETED,
@@ -168,10 +169,7 @@ def sweep_trial(
     set_cpu_threads(space.resources.cpus)
     role, values = split_markers(params)  # trial_config rejects keys that are not config fields
     configs = [trial_config(space, values, seed=seed) for seed in space.seeds]
-    if space.resources.gpus == 0:  # a CPU-only trial must not grab a visible GPU
-        configs = [
-            dataclasses.replace(c, device="cpu") if c.device == "auto" else c for c in configs
-        ]
+    configs = [dataclasses.replace(c, device=trial_device(c.device, space)) for c in configs]
     observer = observer_factory() if observer_factory is not None else TrialObserver()
     trial_id, node_id = trial_identity()
     try:

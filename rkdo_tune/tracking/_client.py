@@ -8,6 +8,7 @@ scrubbed of secrets in one place.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import math
 import os
@@ -22,6 +23,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from rkdo_tune.errors import EnvironmentFailure
 from rkdo_tune.redaction import redact_uri, scrub
+from rkdo_tune.tracking._store import prepared_store
+from rkdo_tune.tracking._uri import sqlite_path
 
 MAX_PARAMS_OR_TAGS_PER_BATCH = 100
 MAX_METRICS_PER_BATCH = 1000
@@ -38,7 +41,16 @@ def open_client(uri: str) -> MlflowClient:
     # MLflow prints "View run ... at <uri>" whenever a run ends, credentials included;
     # the sweep prints its own (redacted) link once.
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
-    return MlflowClient(tracking_uri=uri)
+    if sqlite_path(uri) is None:
+        return MlflowClient(tracking_uri=uri)
+    return prepared_store(uri, functools.partial(_built_client, uri))
+
+
+def _built_client(uri: str) -> MlflowClient:
+    """A client whose store is built: the first build creates a fresh SQLite store's tables."""
+    client = MlflowClient(tracking_uri=uri)
+    client.search_experiments(max_results=1)
+    return client
 
 
 def now_ms() -> int:
@@ -85,7 +97,8 @@ def log_params(client: MlflowClient, run_id: str, params: Mapping[str, Any]) -> 
 
 
 def set_tags(client: MlflowClient, run_id: str, tags: Mapping[str, Any]) -> None:
-    entries = [RunTag(k, tag_value(v)) for k, v in tags.items()]
+    """Tags in batches; an empty value is left out (an empty tag is noise in the UI)."""
+    entries = [RunTag(k, tag_value(v)) for k, v in tags.items() if tag_value(v)]
     for chunk in _chunks(entries, MAX_PARAMS_OR_TAGS_PER_BATCH):
         client.log_batch(run_id, tags=list(chunk))
 
@@ -111,7 +124,9 @@ def create_run(
     client: MlflowClient, *, experiment_id: str, run_name: str, tags: Mapping[str, Any]
 ) -> str:
     run = client.create_run(
-        experiment_id, run_name=run_name, tags={k: tag_value(v) for k, v in tags.items()}
+        experiment_id,
+        run_name=run_name,
+        tags={k: tag_value(v) for k, v in tags.items() if tag_value(v)},
     )
     return run.info.run_id
 

@@ -30,6 +30,7 @@ from rkdo_tune.tracking._client import (
 )
 
 _VOCABULARY = frozenset(m.ALL_METRICS)
+_INTERRUPTED = {lay.TAG_STATUS: lay.STATUS_STOPPED, lay.TAG_REASON: "interrupted"}
 
 
 def _ending(summary: TrialSummary | None, *, interrupted: bool) -> tuple[str, dict[str, str]]:
@@ -59,16 +60,21 @@ def close_open_trials(
     runs = search_runs(
         client, experiment_id, tags={lay.TAG_PARENT: parent_run_id, lay.TAG_ROLE: lay.ROLE_TRIAL}
     )
+    newest = {r.data.tags.get(lay.TAG_TRIAL_ID, ""): r.info.run_id for r in runs}  # oldest first
     for run in runs:
         if run.info.status != RUNNING:
             continue
         trial_id = run.data.tags.get(lay.TAG_TRIAL_ID, "")
         status, tags = _ending(by_id.get(trial_id), interrupted=interrupted)
+        earlier = newest[trial_id] != run.info.run_id
+        if earlier:  # an attempt its restart could not retire (the server was away then)
+            status, tags = KILLED, {**_INTERRUPTED, lay.TAG_SUPERSEDED_BY: newest[trial_id]}
         seeds = search_runs(client, experiment_id, tags={lay.TAG_PARENT: run.info.run_id})
         for open_run in [*(s for s in seeds if s.info.status == RUNNING), run]:
             set_tags(client, open_run.info.run_id, tags)
             client.set_terminated(open_run.info.run_id, status=status)
-        closed[trial_id] = tags[lay.TAG_STATUS]
+        if not earlier:
+            closed[trial_id] = tags[lay.TAG_STATUS]
     return closed
 
 
@@ -83,6 +89,21 @@ def finished_trial_runs(
         r.data.tags.get(lay.TAG_TRIAL_ID, ""): r.info.run_id
         for r in runs
         if r.info.status == FINISHED
+    }
+
+
+def current_trial_runs(
+    client: MlflowClient, *, experiment_id: str, parent_run_id: str
+) -> dict[str, str]:
+    """{trial_id: run id} of each trial's run that is not a superseded (KILLED) attempt:
+    the runs the UI link lists, failed ones included."""
+    runs: Sequence[Run] = search_runs(
+        client, experiment_id, tags={lay.TAG_PARENT: parent_run_id, lay.TAG_ROLE: lay.ROLE_TRIAL}
+    )
+    return {
+        r.data.tags.get(lay.TAG_TRIAL_ID, ""): r.info.run_id
+        for r in runs
+        if r.info.status != KILLED
     }
 
 

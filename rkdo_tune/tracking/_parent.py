@@ -17,7 +17,7 @@ import rkdo_tune
 from rkdo_tune.errors import UsageError
 from rkdo_tune.protocols import PROTOCOL_VERSION
 from rkdo_tune.redaction import redact_uri, scrub
-from rkdo_tune.sweep.protocol import Parameter, SearchSpace, SweepPlan
+from rkdo_tune.sweep.protocol import Parameter, SearchSpace, SweepPlan, trial_device
 from rkdo_tune.tracking import layout as lay
 from rkdo_tune.tracking._client import (
     RUNNING,
@@ -65,15 +65,39 @@ def resolved_space(space: SearchSpace) -> dict[str, Any]:
     }
 
 
+def fixed_settings(space: SearchSpace) -> dict[str, Any]:
+    """The TrialConfig fields no trial samples (the seed aside), with the values they take.
+
+    They are params of the sweep run only, under their plain names; a trial run
+    carries a field only where it differs (its searched values, the baseline's keys).
+    """
+    searched = {p.name for p in space.parameters}
+    fixed = {
+        name: value
+        for name, value in space.base_config.to_dict().items()
+        if name not in searched and name != lay.PARAM_SEED
+    }
+    if "device" in fixed:  # as the trials run it
+        fixed["device"] = trial_device(fixed["device"], space)
+    return fixed
+
+
 def space_params(space: SearchSpace) -> dict[str, Any]:
-    """The parent run's params: the resolved space flattened to `<section>.<key>`."""
+    """The parent run's params: the fixed settings under their plain names, then the rest of
+    the resolved space as `<section>.<key>`; each searched parameter's spec also names its
+    fallback (the value where it is not sampled)."""
     resolved = resolved_space(space)
-    params: dict[str, Any] = {}
-    params.update({f"{lay.BASE_PARAM_PREFIX}{k}": v for k, v in resolved["base"].items()})
+    params: dict[str, Any] = fixed_settings(space)
     for section in ("search", "scheduler", "resources"):
         params.update({f"{section}.{k}": v for k, v in resolved[section].items()})
     params[lay.PARAM_SEEDS] = ",".join(str(s) for s in space.seeds)
-    params.update({f"{lay.SPEC_PARAM_PREFIX}{k}": v for k, v in resolved["parameters"].items()})
+    base = space.base_config.to_dict()
+    params.update(
+        {
+            f"{lay.SPEC_PARAM_PREFIX}{k}": {**spec, lay.SPEC_FALLBACK: base[k]}
+            for k, spec in resolved["parameters"].items()
+        }
+    )
     return {**params, "metric": space.metric, "mode": space.mode}
 
 
@@ -103,17 +127,23 @@ def parent_tags(space: SearchSpace, plan: SweepPlan) -> dict[str, str]:
         lay.TAG_MODE: space.mode,
         lay.TAG_VERSION: rkdo_tune.__version__,
         lay.TAG_PROTOCOL_VERSION: str(PROTOCOL_VERSION),
+        lay.TAG_LAYOUT: str(lay.LAYOUT_VERSION),
     }
     sha = git_sha()
     return {**tags, lay.TAG_GIT_SHA: sha} if sha else tags
 
 
 def ensure_experiment(client: MlflowClient, name: str, *, uri: str) -> str:
-    """The id of experiment `name`, created if absent (in the driver only)."""
+    """The id of experiment `name`, created if absent (in the driver only), of the training kind.
+
+    MLflow 3's UI reads `mlflow.experimentKind`; an experiment created without it
+    (by an older rkdo-tune) gets it too, unless someone set another kind.
+    """
+    kind = {lay.EXPERIMENT_KIND_TAG: lay.EXPERIMENT_KIND_TRAINING}
     experiment = client.get_experiment_by_name(name)
     if experiment is None:
         try:
-            return client.create_experiment(name)
+            return client.create_experiment(name, tags=kind)
         except MlflowException:  # another driver created it meanwhile
             experiment = client.get_experiment_by_name(name)
             if experiment is None:
@@ -123,6 +153,9 @@ def ensure_experiment(client: MlflowClient, name: str, *, uri: str) -> str:
             f"--experiment {name}: the experiment is deleted in {redact_uri(uri)}; "
             "restore it (mlflow experiments restore) or choose another name"
         )
+    if lay.EXPERIMENT_KIND_TAG not in experiment.tags:
+        kind_tag = (lay.EXPERIMENT_KIND_TAG, lay.EXPERIMENT_KIND_TRAINING)
+        client.set_experiment_tag(experiment.experiment_id, *kind_tag)
     return experiment.experiment_id
 
 
@@ -141,6 +174,17 @@ def _check_protocol_version(parent: Run, plan: SweepPlan) -> None:
         )
 
 
+def _check_layout(parent: Run, plan: SweepPlan) -> None:
+    """Refuse to resume a sweep written in another run layout (never mix two in one sweep)."""
+    stored = parent.data.tags.get(lay.TAG_LAYOUT, str(lay.LEGACY_LAYOUT))
+    if stored != str(lay.LAYOUT_VERSION):
+        raise UsageError(
+            f"--resume --name {plan.name}: this sweep's MLflow runs use run layout {stored} and "
+            f"this rkdo-tune writes layout {lay.LAYOUT_VERSION}, which would mix two layouts in "
+            "one sweep; start a new sweep with another --name (the report still reads the old one)"
+        )
+
+
 def _existing_parent(
     client: MlflowClient, experiment_id: str, plan: SweepPlan, *, resume: bool
 ) -> str | None:
@@ -155,6 +199,7 @@ def _existing_parent(
     run_id = found[0].info.run_id
     if resume:
         _check_protocol_version(found[0], plan)
+        _check_layout(found[0], plan)
         return run_id
     if _children(client, experiment_id, run_id):
         raise UsageError(

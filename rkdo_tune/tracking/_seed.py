@@ -1,8 +1,11 @@
 """The seed run: one training run of one repeat seed, logged through the trainer's callback.
 
 Step metrics are buffered and sent with one `log_batch` per evaluation and at
-the end, never one request per step. A run restored from a checkpoint also
-sends the history before its restart, so the new run holds the whole curve.
+the end, never one request per step, and only at a stride that keeps at most
+`layout.DEFAULT_STEP_POINTS` points per key (`step_stride`): MLflow's per-step
+rows were the main cost of long trials. Every step stays in the run's
+`metrics/history.json`. A run restored from a checkpoint also sends the history
+before its restart, so the new run holds the whole curve.
 """
 
 from __future__ import annotations
@@ -40,6 +43,18 @@ def run_title(config: TrialConfig) -> str:
     return f"{config.objective}  alpha={config.alpha:g}  seed={config.seed}"
 
 
+def step_stride(total_steps: int, max_points: int) -> int:
+    """Every how many steps a per-step metric is sent: at most `max_points` (0: every step)."""
+    if max_points <= 0 or total_steps <= max_points:
+        return 1
+    return math.ceil(total_steps / max_points)
+
+
+def on_stride(step: int, *, stride: int, total_steps: int) -> bool:
+    """Whether `step` is sent: the first, every `stride`-th and the last step."""
+    return stride == 1 or step == 1 or step % stride == 0 or step == total_steps
+
+
 def _json_safe(value: Any) -> Any:
     """Non-finite floats as null, so the file is strict JSON."""
     if isinstance(value, float) and not math.isfinite(value):
@@ -65,12 +80,14 @@ def history_document(result: TrainResult) -> dict[str, Any]:
     )
 
 
-def metrics_before(history: History, step: int) -> list[Metric]:
+def metrics_before(
+    history: History, step: int, *, stride: int = 1, total_steps: int = 0
+) -> list[Metric]:
     """Step and eval metrics of `history` up to `step` (inclusive): what a restored run missed."""
     stamp = now_ms()
     metrics: list[Metric] = []
     for index, at in enumerate(history.steps):
-        if at <= step:
+        if at <= step and on_stride(at, stride=stride, total_steps=total_steps):
             for key in STEP_METRICS:
                 values = history.train.get(key, [])
                 entry = (
@@ -79,11 +96,12 @@ def metrics_before(history: History, step: int) -> list[Metric]:
                 metrics += [entry] if entry is not None else []
     for index, at in enumerate(history.eval_steps):
         if at <= step:
-            metrics += [
-                make_metric(key, values[index], at, stamp)
+            entries = [
+                finite_metric(key, values[index], at, stamp)
                 for key, values in history.evals.items()
                 if index < len(values)
-            ]
+            ]  # NaN: a key this evaluation did not compute
+            metrics += [entry for entry in entries if entry is not None]
     return metrics
 
 
@@ -95,12 +113,22 @@ def _early_stop_tag(value: float | None) -> str:
 class SeedRunLogger(TrainCallback):
     """Logs one seed's training into its own MLflow run (nested under the trial run)."""
 
-    def __init__(self, *, client: MlflowClient, run_id: str, config: TrialConfig) -> None:
+    def __init__(
+        self,
+        *,
+        client: MlflowClient,
+        run_id: str,
+        config: TrialConfig,
+        step_points: int = lay.DEFAULT_STEP_POINTS,
+    ) -> None:
         self.client = client
         self.run_id = run_id
         self.config = config
         self.buffer: list[Metric] = []
         self.start_step = 0
+        self.step_points = step_points
+        self.stride, self.total_steps = 1, 0
+        self.status = lay.STATUS_RUNNING
         self.ended = False
 
     @classmethod
@@ -112,13 +140,15 @@ class SeedRunLogger(TrainCallback):
         trial_run_id: str,
         config: TrialConfig,
         tags: Mapping[str, str],
+        run_name: str,
+        params: Mapping[str, Any],
+        step_points: int = lay.DEFAULT_STEP_POINTS,
     ) -> SeedRunLogger:
-        """Create the seed run (tags and the full TrialConfig as params) and its logger."""
-        trial_id = tags[lay.TAG_TRIAL_ID]
+        """Create the seed run (tags, the trial's searched values and the seed) and its logger."""
         run_id = create_run(
             client,
             experiment_id=experiment_id,
-            run_name=f"{trial_id}-seed{config.seed}",
+            run_name=run_name,
             tags={
                 **tags,
                 lay.TAG_PARENT: trial_run_id,
@@ -127,8 +157,8 @@ class SeedRunLogger(TrainCallback):
                 lay.TAG_STATUS: lay.STATUS_RUNNING,
             },
         )
-        log_params(client, run_id, config.to_dict())
-        return cls(client=client, run_id=run_id, config=config)
+        log_params(client, run_id, {**params, lay.PARAM_SEED: config.seed})
+        return cls(client=client, run_id=run_id, config=config, step_points=step_points)
 
     def flush(self) -> None:
         pending, self.buffer = self.buffer, []
@@ -137,8 +167,12 @@ class SeedRunLogger(TrainCallback):
     # ----- TrainCallback ----------------------------------------------------------------
     def on_start(self, *, config: TrialConfig, total_steps: int, start_step: int) -> None:
         self.start_step = start_step
+        self.total_steps = total_steps
+        self.stride = step_stride(total_steps, self.step_points)
 
     def on_step(self, *, step: int, metrics: dict[str, float]) -> None:
+        if not on_stride(step, stride=self.stride, total_steps=self.total_steps):
+            return
         stamp = now_ms()
         for key in STEP_METRICS:
             entry = finite_metric(key, metrics.get(key), step, stamp)
@@ -160,7 +194,10 @@ class SeedRunLogger(TrainCallback):
 
     def on_end(self, *, result: TrainResult) -> None:
         if self.start_step > 0:
-            self.buffer = metrics_before(result.history, self.start_step) + self.buffer
+            earlier = metrics_before(
+                result.history, self.start_step, stride=self.stride, total_steps=self.total_steps
+            )
+            self.buffer = earlier + self.buffer
         stamp = now_ms()
         diag = {k: v for k, v in result.metrics.items() if k.startswith("diag/")}
         self.buffer += [make_metric(k, v, result.steps, stamp) for k, v in diag.items()]
@@ -178,6 +215,7 @@ class SeedRunLogger(TrainCallback):
         )
         self._log_artifacts(result, early_stop)
         self.client.set_terminated(self.run_id, status=FINISHED)
+        self.status = result.status
         self.ended = True
 
     # ----- failure --------------------------------------------------------------------------
@@ -186,6 +224,7 @@ class SeedRunLogger(TrainCallback):
         if self.ended:
             return
         self.ended = True
+        self.status = lay.STATUS_FAILED
         self.flush()
         set_tags(
             self.client, self.run_id, {lay.TAG_STATUS: lay.STATUS_FAILED, lay.TAG_REASON: reason}

@@ -1,18 +1,50 @@
-"""The study's conclusions on the sweep run: arms, confirmation, ties with the best, verdict.
+"""The study's conclusions on the sweep run: arms, confirmation, ties with the best, verdict;
+and on each trial run its rank (`rkdo.rank`) and the best trial's mark (`rkdo.best`).
 
 Written once, at the end of a sweep, from the outcome the sweep computed, so the
-sweep's closing table, these tags and metrics, and `rkdo-tune report` agree.
+sweep's closing table, these tags and metrics, and `rkdo-tune report` agree. The
+sweep run's description (`mlflow.note.content`) holds the verdict and the UI links.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from rkdo_tune.sweep.protocol import SweepOutcome
 from rkdo_tune.tracking import layout as lay
 from rkdo_tune.tracking._client import MlflowClient, log_metrics, make_metric, set_tags
+from rkdo_tune.tracking.links import RunsLink, note_markdown
 from rkdo_tune.verdict import headline
+
+
+def rank_tags(outcome: SweepOutcome) -> dict[str, str]:
+    """{trial id: rkdo.rank} of every trial: the position in `SweepOutcome.ranked`, zero-padded;
+    a confirmation re-run takes its search trial's; the baseline and unranked trials a word."""
+    ranked = outcome.ranked()
+    width = max(lay.RANK_MIN_WIDTH, len(str(len(ranked))))
+    rank_of = {t.trial_id: f"{i:0{width}d}" for i, t in enumerate(ranked, start=1)}
+    ranks = {}
+    for trial in (*outcome.trials, *outcome.confirmation):
+        if trial.role.is_baseline:
+            ranks[trial.trial_id] = lay.RANK_BASELINE
+        else:
+            ranks[trial.trial_id] = rank_of.get(
+                trial.role.confirms or trial.trial_id, lay.RANK_NONE
+            )
+    return ranks
+
+
+def record_ranks(
+    client: MlflowClient, outcome: SweepOutcome, *, run_ids: Mapping[str, str]
+) -> None:
+    """rkdo.rank on every trial run in `run_ids`, and rkdo.best on the best one."""
+    ranked = outcome.ranked()
+    best = ranked[0].trial_id if ranked else None
+    for trial_id, rank in rank_tags(outcome).items():
+        if trial_id in run_ids:
+            tags = {lay.TAG_RANK: rank, **({lay.TAG_BEST: "true"} if trial_id == best else {})}
+            set_tags(client, run_ids[trial_id], tags)
 
 
 def _verdict_metrics(outcome: SweepOutcome) -> dict[str, float]:
@@ -43,8 +75,9 @@ def record_study(
     outcome: SweepOutcome,
     *,
     run_ids: Mapping[str, str],
+    links: Sequence[RunsLink] = (),
 ) -> None:
-    """Tags and metrics on the sweep run, and the tie mark on each ranked trial run."""
+    """Tags, metrics and description on the sweep run, the tie mark on each ranked trial run."""
     tags: dict[str, str] = {}
     if outcome.baseline is not None:
         tags[lay.TAG_BASELINE_TRIAL_ID] = outcome.baseline.trial_id
@@ -53,6 +86,12 @@ def record_study(
         tags[lay.TAG_CONFIRMED_TRIAL_IDS] = ",".join(confirmed)
     if outcome.verdict is not None:
         tags[lay.TAG_VERDICT] = headline(outcome.verdict, metric=outcome.metric)
+        primary = outcome.verdict.primary
+        if primary is not None:
+            tags |= {lay.TAG_PRIMARY_METRIC: primary.metric, lay.TAG_MARGIN: repr(primary.margin)}
+    note = note_markdown(tags.get(lay.TAG_VERDICT, ""), list(links))
+    if note:
+        tags[lay.TAG_NOTE] = note
     if tags:
         set_tags(client, parent_run_id, tags)
     metrics = _verdict_metrics(outcome)

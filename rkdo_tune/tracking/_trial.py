@@ -8,6 +8,10 @@ A trial that Ray restarts (a retry, or a resumed sweep) finds the runs of its
 earlier attempts: those still open end KILLED, a finished one is marked
 superseded, and the new runs point back with `rkdo.continues_run_id`. So one
 trial id never has two FINISHED trial runs.
+
+A trial run carries its searched values (the params Tune handed it) under their
+plain names, and its seed-means under `mean/`, `std/` and `ci95/` keys; the
+fixed settings are on the sweep run only (see `layout`).
 """
 
 from __future__ import annotations
@@ -15,12 +19,12 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from rkdo_tune import metrics as m
 from rkdo_tune.config import TrialConfig
-from rkdo_tune.protocols import PROTOCOL_VERSION
+from rkdo_tune.inference import mean_ci
 from rkdo_tune.sweep.protocol import (
     REASON_KEY,
     REPORTED_METRICS,
@@ -32,11 +36,13 @@ from rkdo_tune.sweep.protocol import (
     seed_key,
 )
 from rkdo_tune.tracking import layout as lay
+from rkdo_tune.tracking._artifacts import ReportCurves, SeedRow, log_trial_artifacts
 from rkdo_tune.tracking._client import (
     ENDED_BADLY,
     FAILED,
     FINISHED,
     KILLED,
+    Metric,
     MlflowClient,
     Run,
     create_run,
@@ -44,11 +50,12 @@ from rkdo_tune.tracking._client import (
     log_metrics,
     log_params,
     make_metric,
-    open_client,
     search_runs,
     set_tags,
 )
+from rkdo_tune.tracking._outbox_client import OutboxClient
 from rkdo_tune.tracking._seed import SeedRunLogger
+from rkdo_tune.tracking.naming import seed_run_name, trial_run_name
 from rkdo_tune.training.callbacks import TrainCallback
 
 
@@ -68,19 +75,52 @@ class TrialRunFactory:
     experiment_id: str
     parent_run_id: str
     sweep_name: str
+    metric: str = m.EVAL_LINEAR_ACC  # the monitored metric: the trial's learning curve
+    log_scaled: tuple[str, ...] = ()  # searched parameters sampled on a log scale
+    step_points: int = lay.DEFAULT_STEP_POINTS  # per-step points per seed run and key
+    fixed: Mapping[str, Any] = field(default_factory=dict)  # the sweep run's fixed settings
+    outbox: str = ""  # where trials journal what the server has not taken yet (_outbox_client)
 
     def __call__(self) -> TrackingTrialObserver:
         return TrackingTrialObserver(self)
 
 
-def trial_params(params: Mapping[str, Any], first_config: TrialConfig) -> dict[str, Any]:
-    """The sampled params under their own names, plus `config.<field>` (minus the seed)."""
-    config = {
-        f"{lay.CONFIG_PARAM_PREFIX}{key}": value
-        for key, value in first_config.to_dict().items()
-        if key != "seed"
+def searched_params(
+    params: Mapping[str, Any],
+    config: TrialConfig,
+    *,
+    fixed: Mapping[str, Any],
+    log_scaled: Sequence[str],
+) -> dict[str, Any]:
+    """What sets a trial apart, under plain names: the values Tune handed it, any field its
+    config holds apart from the sweep's fixed settings (a preset that a sampled protocol
+    changed), and `log10_<name>` of each log-scaled searched value."""
+    logged = dict(params)
+    for name, value in config.to_dict().items():
+        if name in fixed and name not in logged and value != fixed[name]:
+            logged[name] = value
+    for name in log_scaled:
+        value = params.get(name)
+        if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+            logged[f"{lay.LOG10_PARAM_PREFIX}{name}"] = math.log10(value)
+    return logged
+
+
+def seed_statistics(report: Mapping[str, Any], key: str, seeds: Sequence[int]) -> dict[str, float]:
+    """mean/<key>, std/<key> and (2+ finite seeds) ci95/<key> of one metric of a report.
+
+    The mean and std are the report's own (a non-finite seed makes them NaN);
+    ci95 is the half-width of the 95% t-interval over the seeds, as the verdict uses.
+    """
+    stats = {
+        f"{lay.MEAN_PREFIX}{key}": report[key],
+        f"{lay.STD_PREFIX}{key}": report.get(f"{key}{lay.STD_SUFFIX}", math.nan),
     }
-    return {**params, **config}
+    values = [report.get(seed_key(seed, key), math.nan) for seed in seeds]
+    interval = mean_ci(values)
+    if interval.n == len(seeds) and math.isfinite(interval.hi - interval.lo):
+        stats[f"{lay.CI95_PREFIX}{key}"] = (interval.hi - interval.lo) / 2
+    return stats
 
 
 def _retire(client: MlflowClient, run: Run, *, successor: str) -> None:
@@ -101,10 +141,13 @@ class TrackingTrialObserver(TrialObserver):
 
     def __init__(self, target: TrialRunFactory) -> None:
         self.target = target
-        self.client = open_client(target.tracking_uri)
+        self.client = OutboxClient(target.tracking_uri, target.outbox)
         self.trial_run_id: str | None = None
         self.seeds: list[SeedRunLogger] = []
         self.logged_steps: set[int] = set()
+        self.curves = ReportCurves(seeds=())
+        self.last_report: Mapping[str, Any] | None = None
+        self.run_name = ""
         self.ended = False
 
     def _earlier_runs(self, trial_id: str) -> list[Run]:
@@ -148,28 +191,29 @@ class TrackingTrialObserver(TrialObserver):
     ) -> list[TrainCallback | None]:
         """Open the trial run and one seed run per config; return the seeds' callbacks."""
         earlier = self._earlier_runs(trial_id)
-        common = {
-            lay.TAG_TRIAL_ID: trial_id,
-            lay.TAG_NODE_ID: node_id,
-            lay.TAG_SWEEP_NAME: self.target.sweep_name,
-            lay.TAG_PROTOCOL_VERSION: str(PROTOCOL_VERSION),
-        }
+        common = {lay.TAG_TRIAL_ID: trial_id}  # what the sweep run holds is not repeated here
         continues = {lay.TAG_CONTINUES: earlier[-1].info.run_id} if earlier else {}
+        self.run_name = trial_run_name(params, trial_id=trial_id, role=role)
         self.trial_run_id = create_run(
             self.client,
             experiment_id=self.target.experiment_id,
-            run_name=trial_id,
+            run_name=self.run_name,
             tags={
                 **common,
                 **continues,
+                lay.TAG_NODE_ID: node_id,
                 lay.TAG_PARENT: self.target.parent_run_id,
                 lay.TAG_ROLE: lay.ROLE_TRIAL,
-                lay.TAG_SEEDS: ",".join(str(c.seed) for c in configs),
                 lay.TAG_STATUS: lay.STATUS_RUNNING,
                 **role_tags(role),
             },
         )
-        log_params(self.client, self.trial_run_id, trial_params(params, configs[0]))
+        target = self.target
+        logged = searched_params(
+            params, configs[0], fixed=target.fixed, log_scaled=target.log_scaled
+        )
+        log_params(self.client, self.trial_run_id, logged)
+        self.curves = ReportCurves(seeds=tuple(c.seed for c in configs))
         self.seeds = [
             SeedRunLogger.open(
                 self.client,
@@ -177,6 +221,9 @@ class TrackingTrialObserver(TrialObserver):
                 trial_run_id=self.trial_run_id,
                 config=config,
                 tags=common,
+                run_name=seed_run_name(config.seed, params, role=role),
+                params=logged,
+                step_points=self.target.step_points,
             )
             for config in configs
         ]
@@ -184,7 +231,7 @@ class TrackingTrialObserver(TrialObserver):
         return list(self.seeds)
 
     def on_report(self, report: Mapping[str, Any]) -> None:
-        """Seed means and stds of every eval metric and the epoch loss, at the report's step.
+        """Seed-mean, std and ci95 of every eval metric and the epoch loss, at the report's step.
 
         The final report (the only one with diag/* values) also ends the trial
         run: Ray may stop the trial inside that very report, before `on_finish`.
@@ -192,19 +239,23 @@ class TrackingTrialObserver(TrialObserver):
         if self.trial_run_id is None or self.ended:
             return
         step = int(report[STEP_KEY])
+        self.last_report = report
+        self.curves.add(report)
         if step not in self.logged_steps:  # the final report may repeat the last evaluation
             self.logged_steps.add(step)
-            keys = [k for key in REPORTED_METRICS for k in (key, f"{key}{lay.STD_SUFFIX}")]
-            log_metrics(
-                self.client,
-                self.trial_run_id,
-                [make_metric(key, report[key], step) for key in keys if key in report],
-            )
+            log_metrics(self.client, self.trial_run_id, self._statistics(report, REPORTED_METRICS))
         if m.DIAG_STEPS in report:
             self._complete(report)
 
     def on_finish(self, *, report: Mapping[str, Any] | None, error: BaseException | None) -> None:
-        """Once the trial function ends; a no-op if the final report already ended the run."""
+        """Once the trial function ends: end the runs, then send what the outbox still holds."""
+        try:
+            self._end_runs(report, error)
+        finally:
+            self.client.close()
+
+    def _end_runs(self, report: Mapping[str, Any] | None, error: BaseException | None) -> None:
+        """A no-op if the final report already ended the run."""
         if self.trial_run_id is None or self.ended:
             return
         if error is not None and not isinstance(error, Exception):
@@ -221,10 +272,11 @@ class TrackingTrialObserver(TrialObserver):
             return
         self.ended = True
         step = int(report[STEP_KEY])
-        diag = [make_metric(k, report[k], step) for k in m.DIAG_METRICS if k in report]
+        diag = self._statistics(report, m.DIAG_METRICS)
         log_metrics(
             self.client, self.trial_run_id, [*diag, make_metric(lay.METRIC_FAILED, 0, step)]
         )
+        self._log_artifacts(report)
         set_tags(
             self.client,
             self.trial_run_id,
@@ -236,6 +288,35 @@ class TrackingTrialObserver(TrialObserver):
         )
         self.client.set_terminated(self.trial_run_id, status=FINISHED)
 
+    def _statistics(self, report: Mapping[str, Any], keys: Sequence[str]) -> list[Metric]:
+        """The seed statistics of `keys` present in `report`, at the report's step."""
+        step, seeds = int(report[STEP_KEY]), self.curves.seeds
+        stats = {
+            k: v
+            for key in keys
+            if key in report
+            for k, v in seed_statistics(report, key, seeds).items()
+        }
+        return [make_metric(key, value, step) for key, value in stats.items()]
+
+    def _log_artifacts(self, report: Mapping[str, Any]) -> None:
+        """The seed-mean learning curve and the per-seed table; a failure here only warns."""
+        rows = [SeedRow(s.config.seed, s.status) for s in self.seeds]
+        try:
+            log_trial_artifacts(
+                self.client,
+                self.trial_run_id,
+                curves=self.curves,
+                rows=rows,
+                report=report,
+                metric=self.target.metric,
+                title=self.run_name,
+            )
+        except Exception as exc:
+            warnings.warn(
+                f"MLflow: could not log the trial's artifacts: {first_line(exc)}", stacklevel=2
+            )
+
     def _any_overspecialized(self, report: Mapping[str, Any]) -> bool:
         """True when any seed was flagged (the trial mean is a fraction of seeds)."""
         values = [report.get(seed_key(s.config.seed, m.DIAG_OVERSPECIALIZED)) for s in self.seeds]
@@ -244,10 +325,12 @@ class TrackingTrialObserver(TrialObserver):
     def _stopped_from_outside(self) -> None:
         """Ray ended the trial (SystemExit: a scheduler stop or Ctrl-C on the driver).
 
-        Only buffered metrics are sent; the runs stay open for the driver, which
-        knows whether the sweep was interrupted (KILLED) or the scheduler
-        stopped this trial (FINISHED, status "stopped").
+        Only buffered metrics and the trial's artifacts (up to its last report) are
+        sent; the runs stay open for the driver, which knows whether the sweep was
+        interrupted (KILLED) or the scheduler stopped this trial (FINISHED, "stopped").
         """
+        if self.last_report is not None:
+            self._log_artifacts(self.last_report)
         for seed_logger in self.seeds:
             try:
                 seed_logger.flush()

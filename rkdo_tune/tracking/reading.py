@@ -3,7 +3,8 @@
 Layout read (written by rkdo_tune.tracking, every name from `layout`): a parent
 run per sweep (role sweep), a child run per trial (role trial) and a child of
 that per seed (role seed). Params come back as strings, so each is parsed by
-its TrialConfig field type.
+its TrialConfig field type. Both run layouts are read (`_read_layout`): in layout 2
+the fixed settings come from the sweep run and curves from each seed's history.json.
 """
 
 from __future__ import annotations
@@ -26,8 +27,24 @@ from rkdo_tune.config import FIELDS, field_kind
 from rkdo_tune.errors import UsageError
 from rkdo_tune.sweep.protocol import TrialRole
 from rkdo_tune.tracking import layout as lay
-from rkdo_tune.tracking._client import ENDED_BADLY, NEWEST_FIRST, search_runs
+from rkdo_tune.tracking._client import (
+    ENDED_BADLY,
+    NEWEST_FIRST,
+    log_metrics,
+    make_metric,
+    now_ms,
+    open_client,
+    search_runs,
+)
+from rkdo_tune.tracking._read_layout import (
+    artifact_histories,
+    fixed_settings,
+    layout_of,
+    own_params,
+)
+from rkdo_tune.tracking._references import RecordedEvidence, read_evidence
 from rkdo_tune.tracking._uri import check_reachable, resolve_tracking_uri, sqlite_path
+from rkdo_tune.tracking.links import link_lines, trial_links
 from rkdo_tune.verdict import ARM_SEARCH, STAGE_SEARCH
 
 HEALTH_TIMEOUT_S = 5.0
@@ -52,10 +69,12 @@ class SweepInfo:
     mode: str
     best_trial_id: str
     parameter_specs: dict[str, ParameterSpec] = field(default_factory=dict)
+    # Layout 1: the space's `base` keys; layout 2: every fixed setting and searched fallback.
     base: dict[str, ParamValue] = field(default_factory=dict)
     seeds: tuple[int, ...] = ()
     baseline_trial_id: str = ""
     confirmed_trial_ids: tuple[str, ...] = ()  # search trials the sweep re-ran on fresh seeds
+    layout: int = lay.LEGACY_LAYOUT  # the run layout it was written in (`layout`)
 
 
 @dataclass(frozen=True)
@@ -93,7 +112,7 @@ def connect(uri: str) -> MlflowClient:
             f"--tracking-uri: no MLflow store at {uri} (file {path} does not exist); "
             "pass --tracking-uri or set MLFLOW_TRACKING_URI"
         )
-    return MlflowClient(tracking_uri=uri)
+    return open_client(uri)  # a fresh store is never migrated by two processes at once
 
 
 def find_sweeps(
@@ -132,6 +151,12 @@ def _sweep_info(client: MlflowClient, run: Run, *, experiment_name: str | None =
     metric = tags.get(lay.TAG_METRIC) or m.EVAL_LINEAR_ACC
     specs = {k: _parse_spec(text) for k, text in _under(params, lay.SPEC_PARAM_PREFIX).items()}
     base = {k: parse_param(k, text) for k, text in _under(params, lay.BASE_PARAM_PREFIX).items()}
+    layout = layout_of(tags)
+    if layout >= lay.LAYOUT_VERSION:  # `base` is every fixed setting, to merge into seed rows
+        base = fixed_settings(params, specs, parse_param)
+        specs = {
+            k: {f: v for f, v in s.items() if f != lay.SPEC_FALLBACK} for k, s in specs.items()
+        }
     name = experiment_name or client.get_experiment(run.info.experiment_id).name
     return SweepInfo(
         run_id=run.info.run_id,
@@ -144,6 +169,7 @@ def _sweep_info(client: MlflowClient, run: Run, *, experiment_name: str | None =
         best_trial_id=tags.get(lay.TAG_BEST_TRIAL_ID, ""),
         parameter_specs=specs,
         base=base,
+        layout=layout,
         seeds=tuple(int(s) for s in re.findall(r"-?\d+", params.get(lay.PARAM_SEEDS, ""))),
         baseline_trial_id=tags.get(lay.TAG_BASELINE_TRIAL_ID, ""),
         confirmed_trial_ids=tuple(
@@ -200,17 +226,19 @@ def load_sweep(
             run.data.tags.get(lay.TAG_SEED),
         ),
     )
-    rows = [_seed_row(run, trial_of_run[run.data.tags[lay.TAG_PARENT]]) for run in seed_runs]
+    fixed = info.base if info.layout >= lay.LAYOUT_VERSION else {}
+    rows = [
+        _seed_row(run, trial_of_run[run.data.tags[lay.TAG_PARENT]], fixed=fixed)
+        for run in seed_runs
+    ]
     seeds = pd.DataFrame(rows)
     if not seeds.empty:
         seeds = seeds.sort_values(["trial_id", "seed"], ignore_index=True)
-    history = _histories(client, [run.info.run_id for run in seed_runs], history_keys)
+    # Layout 2 strides per-step metrics in MLflow: curves come from each seed's history.json.
+    histories = artifact_histories if info.layout >= lay.LAYOUT_VERSION else _histories
+    history = histories(client, [run.info.run_id for run in seed_runs], history_keys)
     trial_params = {
-        _trial_id(run): {
-            key: parse_param(key, value)
-            for key, value in run.data.params.items()
-            if not key.startswith(lay.CONFIG_PARAM_PREFIX)
-        }
+        _trial_id(run): {k: parse_param(k, v) for k, v in own_params(run.data.params).items()}
         for run in trials
     }
     trial_status = {_trial_id(run): run.data.tags.get(lay.TAG_STATUS, "") for run in trials}
@@ -246,9 +274,12 @@ def _trial_id(run: Run) -> str:
     return run.data.tags.get(lay.TAG_TRIAL_ID) or run.info.run_name or run.info.run_id
 
 
-def _seed_row(run: Run, trial_id: str) -> dict[str, ParamValue]:
-    """Columns run_id, trial_id, the TrialConfig params, seed, status, then the final metrics."""
-    params = {key: parse_param(key, value) for key, value in run.data.params.items()}
+def _seed_row(run: Run, trial_id: str, *, fixed: Mapping[str, ParamValue]) -> dict[str, ParamValue]:
+    """Columns run_id, trial_id, the TrialConfig params, seed, status, then the final metrics.
+
+    `fixed`: the sweep's fixed settings (layout 2), under the seed run's own params."""
+    own = {key: parse_param(key, value) for key, value in own_params(run.data.params).items()}
+    params = {**fixed, **own}
     tags = run.data.tags
     seed = params.get("seed", tags.get(lay.TAG_SEED))  # the TrialConfig field, else the tag
     return {
@@ -274,7 +305,32 @@ def _histories(client: MlflowClient, run_ids: list[str], keys: tuple[str, ...]) 
     return pd.DataFrame(points, columns=["run_id", "key", "step", "value"])
 
 
+def recorded_evidence(client: MlflowClient, info: SweepInfo) -> RecordedEvidence:
+    """The floors, their note and the primary endpoint that the sweep run recorded."""
+    return read_evidence(_get_run(client, info.run_id))
+
+
 def log_report(client: MlflowClient, *, run_id: str, directory: Path) -> str:
     """Upload the report folder to the parent run under `report/`; returns its artifact URI."""
     client.log_artifacts(run_id, str(directory), artifact_path=lay.ARTIFACT_REPORT_DIR)
     return f"{client.get_run(run_id).info.artifact_uri}/{lay.ARTIFACT_REPORT_DIR}"
+
+
+def log_seed_metrics(client: MlflowClient, values: Mapping[str, Mapping[str, float]]) -> None:
+    """Log {seed run id: {metric: value}} onto finished seed runs (the report's own numbers)."""
+    stamp = now_ms()
+    for run_id, metrics in values.items():
+        log_metrics(client, run_id, [make_metric(k, v, 0, stamp) for k, v in metrics.items()])
+
+
+def ui_link_lines(uri: str, info: SweepInfo) -> list[str]:
+    """Links to the sweep's trial runs in the MLflow UI (layout 2 sweeps: they need the rank)."""
+    if info.layout < lay.LAYOUT_VERSION:
+        return []
+    links = trial_links(
+        uri,
+        experiment_id=info.experiment_id,
+        parent_run_id=info.run_id,
+        confirmation=bool(info.confirmed_trial_ids),
+    )
+    return link_lines(links)

@@ -6,6 +6,7 @@ CLI layers subclass `TrainCallback` to report, checkpoint or draw progress.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,10 +36,17 @@ class History:
             self.train.setdefault(key, []).append(value)
 
     def add_eval(self, step: int, epoch: int, metrics: dict[str, float]) -> None:
+        """Record one evaluation. Every list in `evals` stays aligned with `eval_steps`: a
+        key absent at an evaluation (the extra probes run at the last one only) is NaN there.
+        """
+        earlier = len(self.eval_steps)
         self.eval_steps.append(step)
         self.eval_epochs.append(epoch)
         for key, value in metrics.items():
-            self.evals.setdefault(key, []).append(value)
+            self.evals.setdefault(key, [math.nan] * earlier).append(value)
+        for values in self.evals.values():
+            if len(values) == earlier:
+                values.append(math.nan)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -7,7 +7,31 @@ import numpy as np
 from rkdo_tune import metrics as m
 from rkdo_tune.config import TrialConfig
 from rkdo_tune.diagnostics import summarize_history
+from rkdo_tune.inference import binomial_se
 from rkdo_tune.training.callbacks import STATUS_DIVERGED, History, TrainResult
+
+# Accuracies over the probe's test images: their drop from the peak is noise up to a few
+# binomial standard errors of that many images.
+PROBE_ACCURACIES = (
+    m.EVAL_LINEAR_ACC,
+    m.EVAL_KNN_ACC,
+    m.EVAL_KNN_ACC_20,
+    m.EVAL_KNN_ACC_200,
+    m.EVAL_LINEAR_ACC_BACKBONE,
+    m.EVAL_LINEAR_ACC_EMBEDDING,
+)
+NOISE_SES = 2.0  # a drop must exceed this many binomial SEs to flag overspecialisation
+
+
+def overspecialisation_delta(config: TrialConfig, history: History) -> float:
+    """The drop that flags overspecialisation: `overspec_delta`, raised to NOISE_SES binomial
+    standard errors of the peak accuracy when the monitored metric is a probe accuracy."""
+    values = [v for v in history.evals.get(config.monitor_metric, []) if np.isfinite(v)]
+    sizes = history.evals.get(m.EVAL_PROBE_TEST_SIZE, [])
+    if config.monitor_metric not in PROBE_ACCURACIES or not values or not sizes:
+        return config.overspec_delta
+    noise = NOISE_SES * binomial_se(max(values), int(sizes[-1]))
+    return max(config.overspec_delta, noise) if np.isfinite(noise) else config.overspec_delta
 
 
 def final_metrics(config: TrialConfig, history: History, *, status: str, steps: int) -> dict:
@@ -23,7 +47,7 @@ def final_metrics(config: TrialConfig, history: History, *, status: str, steps: 
         window=config.slope_window,
         threshold=config.early_stop_threshold,
         patience=config.early_stop_patience,
-        delta=config.overspec_delta,
+        delta=overspecialisation_delta(config, history),
         target=config.target_metric_value,
     )
     diag[m.DIAG_DIVERGED] = float(status == STATUS_DIVERGED)

@@ -62,6 +62,21 @@ def stream_seed(seed: int, stream: int) -> int:
     return int(sequence.generate_state(1, dtype=np.uint64)[0])
 
 
+def evaluation_steps(config: TrialConfig, *, steps_per_epoch: int) -> list[int]:
+    """The steps at which a full run of `config` evaluates, in order (what `Trainer` does).
+
+    The end of every `eval_every`-th epoch, every multiple of `eval_every_steps`, and
+    always the last step.
+    """
+    total = config.epochs * steps_per_epoch
+    points = {
+        e * steps_per_epoch for e in range(config.eval_every, config.epochs + 1, config.eval_every)
+    }
+    if config.eval_every_steps is not None:
+        points |= set(range(config.eval_every_steps, total + 1, config.eval_every_steps))
+    return sorted(points | {total})
+
+
 class Trainer:
     """One run of one config. Build it, then call `run()` once."""
 
@@ -106,15 +121,7 @@ class Trainer:
         )
         self.objective = BoundObjective(config, num_samples=num_train, device=self.device)
         self.generator = torch.Generator(device=self.device).manual_seed(config.seed)
-        self.eval_settings = EvalSettings(
-            batch_size=config.eval_batch_size,  # the protocol's, whatever a sweep trains with
-            eval_batches=config.eval_batches,
-            kmeans_n_init=config.kmeans_n_init,
-            kmeans_k=config.kmeans_k,
-            features=config.eval_features,
-            knn_k=config.knn_k,
-            yardstick_batch=config.yardstick_batch,
-        )
+        self.eval_settings = EvalSettings.from_config(config)
         self.history = History()
         self.step = 0
         self.epoch = 0
@@ -226,25 +233,33 @@ class Trainer:
         for position, batch_indices in enumerate(batches, start=1):
             pending.append(self._train_step(batch_indices))
             self.step += 1
-            if len(pending) >= self.config.log_every or position == len(batches):
+            mid_epoch_eval = self._step_eval_due() and position < len(batches)
+            if len(pending) >= self.config.log_every or position == len(batches) or mid_epoch_eval:
                 status, reason = self._flush(pending, time.perf_counter() - tick)
                 pending, tick = [], time.perf_counter()
+                if status == STATUS_COMPLETED and mid_epoch_eval:
+                    status, reason = self._evaluate()
                 if status != STATUS_COMPLETED:
                     return self._finish_early(status, reason)
         self.epoch += 1
-        if self._eval_due():
+        if self._eval_due() or self._step_eval_due():
             return self._evaluate()
         return STATUS_COMPLETED, ""
 
     def _finish_early(self, status: str, reason: str) -> tuple[str, str]:
         if status == STATUS_EARLY_STOPPED:
             self.epoch += 1
-            self._evaluate()
+            self._evaluate(last=True)
         return status, reason
 
     def _eval_due(self) -> bool:
         c = self.config
         return self.epoch % c.eval_every == 0 or self.epoch >= c.epochs
+
+    def _step_eval_due(self) -> bool:
+        """An evaluation point set by steps (`eval_every_steps`), mid-epoch or not."""
+        every = self.config.eval_every_steps
+        return every is not None and self.step % every == 0
 
     def _epoch_batches(self) -> list[Tensor]:
         """steps_per_epoch index batches, (B,) each, from fresh permutations (drop_last)."""
@@ -340,13 +355,15 @@ class Trainer:
             patience=c.early_stop_patience,
         )
 
-    def _evaluate(self) -> tuple[str, str]:
+    def _evaluate(self, *, last: bool = False) -> tuple[str, str]:
+        """Score the model; the costly extra probes only at the run's last evaluation."""
         scores = evaluate(
             self.model,
             self.data,
             settings=self.eval_settings,
             augment_spec=self.augment_spec,
             device=self.device,
+            extras=last or self.step >= self.total_steps,
         )
         scores[m.TRAIN_EPOCH_LOSS] = self._epoch_mean_loss()
         self.history.add_eval(self.step, self.epoch, scores)

@@ -18,6 +18,7 @@ BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
 
 import loss_cost  # noqa: E402
+import step_metrics  # noqa: E402
 import sweep_overhead  # noqa: E402
 import throughput  # noqa: E402
 
@@ -112,3 +113,13 @@ def test_sweep_overhead_end_to_end(tmp_path, capsys):
     point = json.loads(out.read_text())["overhead"][0]
     assert point["trial_epochs"] == [1]
     assert len(point["sweep_wall_s"]) == len(point["direct_wall_s"]) == 1
+
+
+def test_step_metrics_times_both_sides_and_prints_the_ratio(tmp_path, capsys):
+    out = tmp_path / "step_metrics.json"
+    argv = ["--steps", "30", "--repeats", "2", "--warmup", "0", "--eval-every", "10"]
+    assert step_metrics.main([*argv, "--json-out", str(out)]) == 0
+    assert "RATIO every-step/strided = " in capsys.readouterr().out
+    seconds = json.loads(out.read_text())["seconds"]
+    assert set(seconds) == {"every-step", "strided"}
+    assert all(len(values) == 2 for values in seconds.values())

@@ -161,7 +161,7 @@ def test_mlflow_serves_artifacts_from_postgres_store(services):
     assert command[:2] == ["mlflow", "server"] and "--serve-artifacts" in command
     assert value["--artifacts-destination"] == "/mlartifacts"
     assert value["--backend-store-uri"] == (
-        "postgresql://<POSTGRES_USER>:<POSTGRES_PASSWORD>@postgres:5432/<POSTGRES_DB>"
+        "postgresql+psycopg2://<POSTGRES_USER>:<POSTGRES_PASSWORD>@postgres:5432/<POSTGRES_DB>"
     )
     assert value["--host"] == "0.0.0.0" and value["--port"] == "5000"
     from mlflow.cli import server

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import time
 
 import numpy as np
@@ -286,23 +287,46 @@ def test_matched_pairs_share_tau_and_p_values_are_scipys(report, sweep):
             assert f"{expected:.3g}" in report["md"]
 
 
-def test_compute_to_target_is_the_first_eval_step_reaching_it(report, sweep):
+def _stays_from(acc: list[float]) -> int | None:
+    """The first eval step from which every later value reaches TARGET (the report's rule)."""
+    return next((s for i, s in enumerate(EVAL_STEPS) if all(v >= TARGET for v in acc[i:])), None)
+
+
+def _km_median(times: list[float], observed: list[bool]) -> float:
+    """scipy's Kaplan–Meier: the first time its survival falls to 0.5 or below."""
+    data = stats.CensoredData(
+        uncensored=[t for t, o in zip(times, observed, strict=True) if o],
+        right=[t for t, o in zip(times, observed, strict=True) if not o],
+    )
+    sf = stats.ecdf(data).sf
+    below = np.flatnonzero(sf.probabilities <= 0.5)
+    return float(sf.quantiles[below[0]]) if below.size else math.nan
+
+
+def test_compute_to_target_is_where_each_seed_stays_censored_at_its_budget(report, sweep):
     rows = {row["trial_id"]: row for row in _csv(report["out"] / "compute_to_target_by_trial.csv")}
+    per_seed = _csv(report["out"] / "compute_to_target_per_seed.csv")
+    client = MlflowClient(tracking_uri=sweep["uri"])
     for trial_id in TRIALS:
-        hits = []
-        for seed in SEEDS:
-            acc = sweep["histories"][trial_id][seed][m.EVAL_LINEAR_ACC]
-            hits.append(
-                next((s for s, v in zip(EVAL_STEPS, acc, strict=True) if v >= TARGET), None)
-            )
-        reached = [h for h in hits if h is not None]
+        hits = [
+            _stays_from(sweep["histories"][trial_id][seed][m.EVAL_LINEAR_ACC]) for seed in SEEDS
+        ]
+        times = [float(h) if h is not None else float(EPOCHS * STEPS_PER_EPOCH) for h in hits]
+        observed = [h is not None for h in hits]
         row = rows[trial_id]
-        assert float(row["reached"]) == pytest.approx(len(reached) / len(SEEDS))
-        if reached:
-            assert float(row["mean_steps"]) == pytest.approx(np.mean(reached))
-            assert float(row["mean_epochs"]) == pytest.approx(np.mean(reached) / STEPS_PER_EPOCH)
+        assert float(row["reached"]) == pytest.approx(np.mean(observed))
+        median = _km_median(times, observed) if any(observed) else math.nan
+        if math.isnan(median):
+            assert row["median_steps"] == ""
         else:
-            assert row["mean_steps"] == ""
+            assert float(row["median_steps"]) == median
+            assert float(row["median_epochs"]) == pytest.approx(median / STEPS_PER_EPOCH)
+        seeds = {int(r["seed"]): r for r in per_seed if r["trial_id"] == trial_id}
+        for seed, steps, hit in zip(SEEDS, times, observed, strict=True):
+            assert float(seeds[seed]["time"]) == steps and seeds[seed]["censored"] == str(not hit)
+            metrics = client.get_run(seeds[seed]["run_id"]).data.metrics
+            assert metrics[m.REPORT_STEPS_TO_TARGET] == steps
+            assert metrics[m.REPORT_TARGET_CENSORED] == float(not hit)
     assert f"≥ {TARGET:.4f} (given with --target)" in report["md"]
 
 
@@ -326,12 +350,14 @@ def test_plots_exist_and_artifacts_are_on_the_parent_run(report, sweep):
         "sensitivity_tau.png",
         "learning_curves.png",
         "overspecialisation.png",
-        "optuna_importance.png",
         "optuna_parallel.png",
     }
     for name in expected:
         assert (report["out"] / name).stat().st_size > 1000, name
         assert f"]({name})" in report["md"]
+    # A handful of trials: Optuna's importances would be noise, and the report says why.
+    assert not (report["out"] / "optuna_importance.png").exists()
+    assert "No parameter-importance plot: it needs at least 20 finished trials" in report["md"]
     client = MlflowClient(tracking_uri=sweep["uri"])
     logged = {
         a.path.removeprefix("report/") for a in client.list_artifacts(sweep["parent"], "report")

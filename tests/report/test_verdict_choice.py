@@ -217,14 +217,15 @@ def test_compute_to_target_uses_the_given_best_not_the_fastest():
             "trial_id": ["fast", "fast", "chosen", "chosen", "i", "i"],
             "objective": ["rkdo", "rkdo", "rkdo", "rkdo", "icon", "icon"],
             "seed": [1, 2, 1, 2, 1, 2],
-            "step": [10.0, 10.0, 30.0, 50.0, 40.0, 40.0],
-            "epoch": [1.0, 1.0, 3.0, 5.0, 4.0, 4.0],
+            "time": [10.0, 10.0, 30.0, 50.0, 40.0, 40.0],
+            "censored": [False] * 6,
+            "steps_per_epoch": [10.0] * 6,
         }
     )
     table = _targets.compute_to_target_by_objective(reached, best={"rkdo": "chosen", "icon": "i"})
     assert "best: chosen" in set(table["scope"]) and "best: fast" not in set(table["scope"])
-    ratio = table[(table["objective"] == _targets.RATIO_LABEL) & (table["scope"] == "best")]
-    assert ratio["mean_steps"].iloc[0] == pytest.approx(40 / 40)
+    chosen = table[table["scope"] == "best: chosen"]
+    assert chosen["median_steps"].iloc[0] == 30.0  # S(30) = 0.5 over 30 and 50
 
 
 def test_families_section_lists_each_family_once_with_its_size():

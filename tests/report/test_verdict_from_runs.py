@@ -49,6 +49,8 @@ def _finals(rng: np.random.Generator, level: float, objective: str) -> dict[str,
         m.EVAL_ARI: 0.7 * acc + rng.normal(0, 0.01),
         m.EVAL_NEIGHBORHOOD_ACC: acc - 0.05 + rng.normal(0, 0.005),
         m.EVAL_YARDSTICK_LOSS: 3.0 - acc + rng.normal(0, 0.01),
+        m.EVAL_YARDSTICK_COLD: 4.0 - acc + rng.normal(0, 0.01),
+        m.EVAL_YARDSTICK_WARM: 2.5 - acc + rng.normal(0, 0.01),
         m.TRAIN_EPOCH_LOSS: (1.6 if objective == "rkdo" else 2.3) + rng.normal(0, 0.02),
     }
 
@@ -234,15 +236,17 @@ def test_verdict_numbers_are_scipys_on_the_fresh_seeds_with_one_holm_family(repo
     ci = stats.ttest_rel(a, b).confidence_interval()
     cells = f"| [{ci.low:+.4f}, {ci.high:+.4f}] | {raw[linear]:.3g} |"
     assert any(
-        line.startswith("| linear probe | 6 |") and cells in line for line in verdict.split("\n")
+        line.startswith("| linear probe (higher is better) | secondary | 6 |") and cells in line
+        for line in verdict.split("\n")
     )
-    sentence = f"p_Holm = {adjusted[linear]:.2g}, 6 fresh seeds)"
+    wilcoxon = stats.wilcoxon(a, b).pvalue  # shown from 6 pairs on
+    sentence = f"p_Holm = {adjusted[linear]:.2g}, p_Wilcoxon = {wilcoxon:.2g}, 6 fresh seeds)"
     assert (
         f"RKDO (α = 0.3) vs I-Con baseline on linear probe: {np.mean(a) - np.mean(b):+.3f}"
         in verdict
     )
     assert sentence in verdict
-    assert "Holm family 'verdict', 6 tests" in verdict
+    assert f"Holm family 'verdict', {len(m.VERDICT_METRICS)} tests" in verdict
     assert "- Not comparable: raw training loss" in verdict
 
 
@@ -290,7 +294,7 @@ def test_every_holm_family_is_listed_with_its_size(report):
     tests = sum(1 for row in matched if row["p_value"] not in ("", "nan"))
     assert len({(r["rkdo_trial"], r["icon_trial"]) for r in matched}) == 4  # each α vs baseline
     for name, size in (
-        ("verdict", 6),
+        ("verdict", len(m.VERDICT_METRICS)),  # no primary recorded: all of them
         ("other confirmed configurations", 1),
         ("ties with the best", 3),
         ("matched settings", tests),

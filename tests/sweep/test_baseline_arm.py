@@ -6,13 +6,13 @@ confirmation's fresh seeds."""
 from __future__ import annotations
 
 import csv
+import math
 
 import pytest
-from _support import run_cli
+from _support import expected_p_values, run_cli
 from scipy import stats
 
 from rkdo_tune import metrics as m
-from rkdo_tune.inference import holm
 from rkdo_tune.tracking import layout as lay
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
@@ -91,21 +91,21 @@ def test_baseline_arm_and_confirmation_end_in_scipys_verdict(tmp_path, mlflow_se
     assert sorted(rkdo) == sorted(icon) == list(SEEDS)
 
     logged = sweep.data.metrics
-    p_values, names = [], []
+    pairs = {}
     for metric in m.VERDICT_METRICS:
         a = [rkdo[s][metric] for s in SEEDS]
         b = [icon[s][metric] for s in SEEDS]
-        test = stats.ttest_rel(a, b)
-        ci = test.confidence_interval()
+        ci = stats.ttest_rel(a, b).confidence_interval()
         key = f"{lay.VERDICT_METRIC_PREFIX}{metric}"
         assert logged[f"{key}/delta"] == pytest.approx(sum(a) / 3 - sum(b) / 3, abs=1e-12)
         assert logged[f"{key}/ci_lo"] == pytest.approx(ci.low)
         assert logged[f"{key}/ci_hi"] == pytest.approx(ci.high)
-        p_values.append(float(test.pvalue))
-        names.append(key)
-    for key, adjusted in zip(names, holm(p_values), strict=True):
-        if f"{key}/p_holm" in logged:  # a metric with zero spread has no test
-            assert logged[f"{key}/p_holm"] == pytest.approx(adjusted)
+        pairs[metric] = (a, b)
+    # The space sets no `verdict:`: its own metric is the primary endpoint.
+    assert sweep.data.tags[lay.TAG_PRIMARY_METRIC] == m.EVAL_LINEAR_ACC
+    for metric, expected in expected_p_values(pairs, primary=m.EVAL_LINEAR_ACC).items():
+        key = f"{lay.VERDICT_METRIC_PREFIX}{metric}/p_holm"
+        assert logged.get(key, math.nan) == pytest.approx(expected, nan_ok=True), key
     assert sweep.data.tags[lay.TAG_VERDICT].startswith("RKDO (α = ")
 
     _check_report(tmp_path, mlflow_server, sweep, baseline)

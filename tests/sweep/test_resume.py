@@ -1,4 +1,7 @@
-"""A sweep whose driver dies (SIGKILL) or is interrupted (SIGINT) continues with --resume.
+"""A sweep whose driver is interrupted (SIGINT) continues with --resume.
+
+SIGKILL at any moment is `test_kill_anytime.py`'s property, which replaced the
+one-moment SIGKILL test that lived here.
 
 Completed trials are not re-run, the interrupted trial continues from its
 checkpoint, Optuna proposes no extra trials, and MLflow keeps one parent run
@@ -162,11 +165,6 @@ def _check_mlflow(uri: str, name: str) -> None:
     assert killed, "the interrupted trial's run was not marked"
     continued = {r.data.tags.get("rkdo.continues_run_id") for r in finished}
     assert {r.info.run_id for r in killed} <= continued
-
-
-def test_sigkill_driver_then_resume_continues_without_duplicates(sweep_setup):
-    before, _ = _interrupt(sweep_setup, "killed", signal.SIGKILL)
-    _check_resumed(sweep_setup, "killed", before)
 
 
 def test_sigint_stops_gracefully_prints_resume_and_resumes(sweep_setup):

@@ -169,3 +169,14 @@ def test_the_readme_documents_every_key_and_space():
     assert not missing, f"search_spaces/README.md does not mention {missing}"
     for file_name in TRAINING_RUNS:
         assert file_name in text
+
+
+@pytest.mark.parametrize("file_name", sorted(set(TRAINING_RUNS) - {"smoke.yaml"}))
+def test_each_comparison_space_evaluates_at_least_ten_times_per_run(file_name, run_study):
+    from rkdo_tune.training.trainer import evaluation_steps
+
+    space = load_space(file_name)
+    for params in run_study(space):
+        config = trial_config(space, params, seed=space.seeds[0])
+        per_epoch = config.steps_per_epoch or 22  # digits: 22 batches of 64
+        assert len(evaluation_steps(config, steps_per_epoch=per_epoch)) >= 10, params

@@ -10,6 +10,7 @@ import pytest
 from rkdo_tune import metrics as m
 from rkdo_tune.config import TrialConfig
 from rkdo_tune.data import load_dataset
+from rkdo_tune.evaluation import last_only_metrics
 from rkdo_tune.training import (
     STATUS_COMPLETED,
     STATUS_DIVERGED,
@@ -21,6 +22,7 @@ from rkdo_tune.training import (
     Trainer,
     train,
 )
+from rkdo_tune.training.trainer import evaluation_steps
 
 DIGITS = load_dataset("digits")
 
@@ -140,3 +142,34 @@ def test_corrupt_checkpoint_restarts_from_scratch_with_a_warning(tmp_path):
     with pytest.warns(RuntimeWarning, match="starting from scratch"):
         result = train(tiny(), data=DIGITS, checkpoint_dir=tmp_path)
     assert result.status == STATUS_COMPLETED and result.history.steps[0] == 1
+
+
+def test_evaluation_points_set_by_steps_fall_mid_epoch_too():
+    config = tiny(epochs=3, eval_every_steps=3)
+    result = train(config, data=DIGITS)
+    # Every 3rd step (3, 6, 9, 12) and each epoch's end (4, 8, 12), once each.
+    assert result.history.eval_steps == [3, 4, 6, 8, 9, 12]
+    assert evaluation_steps(config, steps_per_epoch=4) == result.history.eval_steps
+    sparse = tiny(epochs=5, eval_every=2, eval_every_steps=7)
+    assert evaluation_steps(sparse, steps_per_epoch=4) == [7, 8, 14, 16, 20]
+    assert result.history.eval_epochs == [0, 1, 1, 2, 2, 3]  # epochs completed at each
+    for values in result.history.evals.values():
+        assert len(values) == 6  # aligned with eval_steps, whatever the key
+    # The costly extra probes run at the last evaluation only: NaN before it.
+    for key in last_only_metrics(config.eval_features):
+        values = result.history.evals[key]
+        assert all(math.isnan(v) for v in values[:-1]) and math.isfinite(values[-1]), key
+        assert result.metrics[key] == values[-1]
+    assert result.metrics[m.DIAG_PEAK_EVAL_STEP] in result.history.eval_steps
+
+
+@pytest.mark.parametrize("objective", ["rkdo", "icon"])
+def test_evaluating_more_often_does_not_change_what_is_trained(objective):
+    plain = train(tiny(objective=objective), data=DIGITS)
+    dense = train(tiny(objective=objective, eval_every_steps=3), data=DIGITS)  # 3, 6 mid-epoch
+    assert dense.history.eval_steps == [3, 4, 6, 8]
+    assert dense.history.train[m.TRAIN_LOSS] == plain.history.train[m.TRAIN_LOSS]
+    at_epoch_ends = [dense.history.eval_steps.index(s) for s in plain.history.eval_steps]
+    for key, values in plain.history.evals.items():
+        picked = [dense.history.evals[key][i] for i in at_epoch_ends]
+        assert picked == pytest.approx(values, rel=0, abs=0, nan_ok=True), key

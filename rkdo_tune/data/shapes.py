@@ -1,0 +1,178 @@
+"""`shapes`: generated images whose class is a shape, and nothing a pixel probe can read.
+
+Each image shows one of ten shapes (`SHAPES`) at a random position, scale,
+rotation and colour, on a cluttered background: a smooth random colour field,
+soft blobs and thin strokes of no class, and pixel noise. The class lives only
+in the outline, which augmentation-invariant features capture: a linear probe
+on raw pixels stays near chance, while a small CNN trained by either objective
+for a few hundred steps reads it (README.md, "Datasets", has the numbers).
+
+Deterministic from a seed (`SHAPES_SEED`), generated in about a second, no
+download. Rendering is a signed distance per pixel, in each shape's own frame,
+turned into an antialiased coverage.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+SHAPES_SEED = 2025_0518
+SHAPES = (
+    "disc",
+    "square",
+    "triangle",
+    "flower",
+    "plus",
+    "ring",
+    "crescent",
+    "bar",
+    "frame",
+    "two dots",
+)
+_BLOBS = 2
+_STROKES = 2
+_NOISE = 0.03
+
+Sdf = Callable[[Tensor, Tensor], Tensor]  # (x, y) in the shape's frame -> signed distance
+
+
+def _box(x: Tensor, y: Tensor, half_x: float, half_y: float) -> Tensor:
+    return torch.maximum(x.abs() - half_x, y.abs() - half_y)
+
+
+def _triangle(x: Tensor, y: Tensor) -> Tensor:
+    """Equilateral, circumradius 1: the largest of three half-plane distances."""
+    sides = [
+        x * math.cos(a) + y * math.sin(a) for a in (math.pi / 2, 7 * math.pi / 6, 11 * math.pi / 6)
+    ]
+    return torch.stack(sides).amax(dim=0) - 0.5
+
+
+def _flower(x: Tensor, y: Tensor) -> Tensor:
+    return torch.hypot(x, y) - (0.6 + 0.35 * torch.cos(5 * torch.atan2(y, x)))
+
+
+_SDF: dict[str, Sdf] = {
+    "disc": lambda x, y: torch.hypot(x, y) - 0.85,
+    "square": lambda x, y: _box(x, y, 0.72, 0.72),
+    "triangle": _triangle,
+    "flower": _flower,
+    "plus": lambda x, y: torch.minimum(_box(x, y, 0.95, 0.28), _box(x, y, 0.28, 0.95)),
+    "ring": lambda x, y: (torch.hypot(x, y) - 0.7).abs() - 0.2,
+    "crescent": lambda x, y: torch.maximum(
+        torch.hypot(x, y) - 0.9, 0.75 - torch.hypot(x - 0.45, y)
+    ),
+    "bar": lambda x, y: _box(x, y, 0.95, 0.25),
+    "frame": lambda x, y: (torch.maximum(x.abs(), y.abs()) - 0.65).abs() - 0.17,
+    "two dots": lambda x, y: torch.minimum(
+        torch.hypot(x - 0.5, y) - 0.38, torch.hypot(x + 0.5, y) - 0.38
+    ),
+}
+
+
+def _uniform(g: torch.Generator, *shape: int, low: float, high: float) -> Tensor:
+    return low + (high - low) * torch.rand(shape, generator=g)
+
+
+def _grid(size: int) -> tuple[Tensor, Tensor]:
+    """Pixel-centre coordinates (S, S) each, in [-1, 1]."""
+    axis = (torch.arange(size) + 0.5) * (2.0 / size) - 1.0
+    yy, xx = torch.meshgrid(axis, axis, indexing="ij")
+    return xx, yy
+
+
+def _background(n: int, size: int, g: torch.Generator) -> Tensor:
+    """(N, 3, S, S): a smooth random colour field (a few random plane waves per channel)."""
+    xx, yy = _grid(size)
+    base = _uniform(g, n, 3, 1, 1, low=0.25, high=0.75)
+    field = torch.zeros(n, 3, size, size)
+    for _ in range(3):
+        angle = _uniform(g, n, 1, 1, 1, low=0.0, high=math.pi)
+        freq = _uniform(g, n, 1, 1, 1, low=0.5, high=2.0)
+        phase = _uniform(g, n, 1, 1, 1, low=0.0, high=2 * math.pi)
+        amplitude = _uniform(g, n, 3, 1, 1, low=-0.12, high=0.12)
+        proj = xx * torch.cos(angle) + yy * torch.sin(angle)
+        field += amplitude * torch.cos(math.pi * freq * proj + phase)
+    return base + field
+
+
+def _paint(images: Tensor, coverage: Tensor, colour: Tensor) -> Tensor:
+    """Blend colour (N, 3) over images (N, 3, S, S) by coverage (N, S, S) in [0, 1]."""
+    alpha = coverage[:, None]
+    return images * (1 - alpha) + colour[:, :, None, None] * alpha
+
+
+def _clutter(images: Tensor, g: torch.Generator) -> Tensor:
+    """Soft blobs and thin strokes of random colours: structure of no class."""
+    n, _, size, _ = images.shape
+    xx, yy = _grid(size)
+    for _ in range(_BLOBS):
+        centre = _uniform(g, n, 2, 1, 1, low=-1.0, high=1.0)
+        sigma = _uniform(g, n, 1, 1, low=0.1, high=0.3)
+        d2 = (xx - centre[:, 0]) ** 2 + (yy - centre[:, 1]) ** 2
+        weight = 0.6 * torch.exp(-d2 / (2 * sigma**2))
+        images = _paint(images, weight, _uniform(g, n, 3, low=0.0, high=1.0))
+    pixel = 2.0 / size
+    for _ in range(_STROKES):
+        start = _uniform(g, n, 2, 1, 1, low=-1.0, high=1.0)
+        angle = _uniform(g, n, 1, 1, low=0.0, high=math.pi)
+        length = _uniform(g, n, 1, 1, low=0.3, high=1.0)
+        dx, dy = torch.cos(angle), torch.sin(angle)
+        px, py = xx - start[:, 0], yy - start[:, 1]
+        along = px * dx + py * dy
+        across = (px * -dy + py * dx).abs() - 0.6 * pixel
+        sdf = torch.maximum(across, torch.maximum(along - length, -along))
+        coverage = torch.sigmoid(-sdf / (0.5 * pixel))
+        images = _paint(images, coverage, _uniform(g, n, 3, low=0.0, high=1.0))
+    return images
+
+
+def _shape_coverage(labels: Tensor, size: int, g: torch.Generator) -> Tensor:
+    """(N, S, S) antialiased coverage of each label's shape under a random pose."""
+    n = labels.shape[0]
+    xx, yy = _grid(size)
+    scale = _uniform(g, n, 1, 1, low=0.5, high=0.8)  # circumradius, in half-images
+    room = 1.0 - 0.8 * scale  # keep most of the shape inside the image
+    centre = (torch.rand(n, 2, 1, 1, generator=g) * 2 - 1) * room[:, None]
+    turn = _uniform(g, n, 1, 1, low=0.0, high=2 * math.pi)
+    px, py = xx - centre[:, 0], yy - centre[:, 1]
+    cos, sin = torch.cos(turn), torch.sin(turn)
+    qx, qy = (cos * px + sin * py) / scale, (-sin * px + cos * py) / scale
+    sdf = torch.empty(n, size, size)
+    for index, name in enumerate(SHAPES):
+        chosen = labels == index
+        if chosen.any():
+            sdf[chosen] = _SDF[name](qx[chosen], qy[chosen])
+    softness = (1.0 / size) / scale  # half a pixel, in the shape's frame
+    return torch.sigmoid(-sdf / softness)
+
+
+def _shape_colours(background: Tensor, g: torch.Generator) -> Tensor:
+    """(N, 3) colours that stand out from each background's mean colour."""
+    n = background.shape[0]
+    mean = background.mean(dim=(2, 3))
+    direction = torch.randn(n, 3, generator=g)
+    direction = direction / direction.norm(dim=1, keepdim=True)
+    distance = _uniform(g, n, 1, low=0.45, high=0.75)
+    return (mean + distance * direction).clamp(0, 1)
+
+
+def shapes_images(size: int, num_classes: int, samples: int) -> tuple[Tensor, Tensor]:
+    """uint8 (N, 3, S, S) images and int64 (N,) labels: the first num_classes shapes.
+
+    Balanced labels in a fixed shuffled order; the same for the same arguments.
+    """
+    if not 2 <= num_classes <= len(SHAPES):
+        raise ValueError(f"shapes has 2 to {len(SHAPES)} classes, got {num_classes}")
+    g = torch.Generator().manual_seed(SHAPES_SEED)
+    labels = (torch.arange(samples) % num_classes)[torch.randperm(samples, generator=g)]
+    background = _background(samples, size, g)
+    colours = _shape_colours(background, g)
+    images = _clutter(background, g)
+    images = _paint(images, _shape_coverage(labels, size, g), colours)
+    images = images + _NOISE * torch.randn(images.shape, generator=g)
+    return (images.clamp(0, 1) * 255).round().to(torch.uint8), labels.to(torch.int64)
