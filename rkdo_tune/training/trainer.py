@@ -23,7 +23,7 @@ from rkdo_tune.config import TrialConfig
 from rkdo_tune.data import ImageData, augmentation_for, load_dataset, two_views
 from rkdo_tune.diagnostics import early_stop_step, loss_slopes
 from rkdo_tune.errors import UsageError
-from rkdo_tune.evaluation import EvalSettings, evaluate
+from rkdo_tune.evaluation import EvalSettings, evaluate, last_only_metrics
 from rkdo_tune.models import build_model
 from rkdo_tune.schedules import AlphaSchedule, temperature_at
 from rkdo_tune.training.callbacks import (
@@ -356,14 +356,17 @@ class Trainer:
         )
 
     def _evaluate(self, *, last: bool = False) -> tuple[str, str]:
-        """Score the model; the costly extra probes only at the run's last evaluation."""
+        """Score the model; the costly extra probes only at the run's last evaluation,
+        unless the run monitors one of them (then a scheduler needs it at every one)."""
+        c = self.config
+        monitored = c.monitor_metric in last_only_metrics(c.eval_features)
         scores = evaluate(
             self.model,
             self.data,
             settings=self.eval_settings,
             augment_spec=self.augment_spec,
             device=self.device,
-            extras=last or self.step >= self.total_steps,
+            extras=last or monitored or self.step >= self.total_steps,
         )
         scores[m.TRAIN_EPOCH_LOSS] = self._epoch_mean_loss()
         self.history.add_eval(self.step, self.epoch, scores)

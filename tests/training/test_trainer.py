@@ -163,6 +163,15 @@ def test_evaluation_points_set_by_steps_fall_mid_epoch_too():
     assert result.metrics[m.DIAG_PEAK_EVAL_STEP] in result.history.eval_steps
 
 
+def test_a_monitored_extra_probe_is_computed_at_every_evaluation():
+    config = tiny(epochs=2, monitor_metric=m.EVAL_LINEAR_ACC_CV)
+    result = train(config, data=DIGITS)
+    assert m.EVAL_LINEAR_ACC_CV in last_only_metrics(config.eval_features)
+    values = result.history.evals[m.EVAL_LINEAR_ACC_CV]
+    assert len(values) == len(result.history.eval_steps) == 2
+    assert all(math.isfinite(v) for v in values)
+
+
 @pytest.mark.parametrize("objective", ["rkdo", "icon"])
 def test_evaluating_more_often_does_not_change_what_is_trained(objective):
     plain = train(tiny(objective=objective), data=DIGITS)
