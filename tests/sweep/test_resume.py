@@ -10,17 +10,15 @@ with exactly one finished run per trial (the interrupted one KILLED and linked).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
-import psutil
 import pytest
+from _ray_local import kill_ray_started_under, short_ray_tmpdir
 from _support import RKDO_TUNE, run_cli
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
@@ -63,26 +61,11 @@ def _wait_for_second_trial(experiment: Path, timeout: float = 240) -> dict[str, 
     raise AssertionError(f"the sweep never reached its second trial: {_results(experiment)}")
 
 
-def _kill_ray_started_under(marker: str) -> None:
-    """The embedded Ray the killed driver left behind: its processes name our temp dir."""
-    procs = []
-    for proc in psutil.process_iter(["cmdline"]):
-        try:
-            if any(marker in part for part in proc.info["cmdline"] or []):
-                procs.append(proc)
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            continue
-    for proc in procs:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            proc.kill()
-    psutil.wait_procs(procs, timeout=10)
-
-
 @pytest.fixture
 def sweep_setup(tmp_path, mlflow_server):
     space = tmp_path / "resumable.yaml"
     space.write_text(SPACE)
-    ray_tmp = tempfile.mkdtemp(prefix="rkr", dir="/tmp")  # short: Ray's socket paths are capped
+    ray_tmp = short_ray_tmpdir()
     env = {**os.environ, "RAY_TMPDIR": ray_tmp}
     yield {
         "space": space,
@@ -92,7 +75,7 @@ def sweep_setup(tmp_path, mlflow_server):
         "cwd": tmp_path,
         "ray_tmp": ray_tmp,
     }
-    _kill_ray_started_under(ray_tmp)
+    kill_ray_started_under(ray_tmp)
 
 
 def _args(setup, name: str) -> list[str]:
@@ -111,7 +94,8 @@ def _args(setup, name: str) -> list[str]:
     ]
 
 
-def _interrupt(setup, name: str, how: signal.Signals) -> tuple[dict, subprocess.Popen]:
+def _interrupt(setup, name: str) -> tuple[dict, subprocess.Popen]:
+    """Start the sweep, SIGINT it while its second trial runs, wait for it to stop."""
     driver = subprocess.Popen(
         [RKDO_TUNE, *_args(setup, name)],
         cwd=setup["cwd"],
@@ -122,13 +106,8 @@ def _interrupt(setup, name: str, how: signal.Signals) -> tuple[dict, subprocess.
         start_new_session=True,
     )
     before = _wait_for_second_trial(setup["storage"] / name)
-    if how == signal.SIGKILL:
-        os.killpg(driver.pid, signal.SIGKILL)
-        driver.wait(timeout=30)
-        _kill_ray_started_under(setup["ray_tmp"])
-    else:
-        driver.send_signal(how)
-        driver.wait(timeout=120)
+    driver.send_signal(signal.SIGINT)
+    driver.wait(timeout=120)
     return before, driver
 
 
@@ -168,7 +147,7 @@ def _check_mlflow(uri: str, name: str) -> None:
 
 
 def test_sigint_stops_gracefully_prints_resume_and_resumes(sweep_setup):
-    before, driver = _interrupt(sweep_setup, "interrupted", signal.SIGINT)
+    before, driver = _interrupt(sweep_setup, "interrupted")
     out = driver.stdout.read()
     assert driver.returncode == 130, out[-2000:] + driver.stderr.read()[-2000:]
     assert "INTERRUPTED" in out
