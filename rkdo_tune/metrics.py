@@ -46,6 +46,11 @@ EVAL_KNN_ACC_20 = "eval/knn_acc_k20"
 EVAL_KNN_ACC_200 = "eval/knn_acc_k200"
 EVAL_YARDSTICK_COLD = "eval/yardstick_loss_tau0.02"
 EVAL_YARDSTICK_WARM = "eval/yardstick_loss_tau2"
+# Per evaluation, from the curve so far rather than the model: the trainer adds it to each
+# evaluation's scores (`efficiency.curve_scores`), so every Tune report carries its running
+# value (a multi-objective search needs each objective in every report).
+EVAL_LINEAR_ACC_AUC = "eval/linear_acc_auc"
+CURVE_METRICS = (EVAL_LINEAR_ACC_AUC,)
 
 # Once per trial.
 DIAG_EARLY_STOP_STEP = "diag/early_stop_step"
@@ -91,6 +96,7 @@ EVAL_METRICS = (
     EVAL_KNN_ACC_200,
     EVAL_YARDSTICK_COLD,
     EVAL_YARDSTICK_WARM,
+    *CURVE_METRICS,
 )
 DIAG_METRICS = (
     DIAG_EARLY_STOP_STEP,
@@ -123,6 +129,7 @@ MODE_OF = {
     EVAL_KNN_ACC_200: "max",
     EVAL_YARDSTICK_COLD: "min",
     EVAL_YARDSTICK_WARM: "min",
+    EVAL_LINEAR_ACC_AUC: "max",
     TRAIN_LOSS: "min",
     TRAIN_EPOCH_LOSS: "min",
 }
@@ -148,6 +155,7 @@ LABEL_OF = {
     EVAL_ALIGNMENT: "alignment",
     EVAL_UNIFORMITY: "uniformity",
     EVAL_EFFECTIVE_RANK: "effective rank",
+    EVAL_LINEAR_ACC_AUC: "linear probe's area under its curve over steps",
     TRAIN_EPOCH_LOSS: "raw training loss",
 }
 # The measures a verdict compares: none of them is either arm's training objective.

@@ -61,3 +61,26 @@ def expected_p_values(
     secondary = [name for name in raw if name != primary]
     adjusted = dict(zip(secondary, holm([raw[name] for name in secondary]), strict=True))
     return {name: raw[name] if name == primary else adjusted[name] for name in raw}
+
+
+def sweep_then_report(
+    folder: Path, *, space: str, experiment: str, tracking_uri: str, extra: tuple[str, ...] = ()
+) -> tuple[subprocess.CompletedProcess, Path]:
+    """`rkdo-tune sweep` of `space` into `experiment`, then `rkdo-tune report` of it into
+    `folder/report`; both must succeed. Returns the sweep's process and the report folder."""
+    proc = run_cli(
+        *("sweep", "--space", space, "--name", experiment, *extra),
+        *("--storage", str(folder / "results"), "--tracking-uri", tracking_uri),
+        *("--experiment", experiment),
+        cwd=folder,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    out = folder / "report"
+    report = run_cli(
+        *("report", "--experiment", experiment, "--tracking-uri", tracking_uri),
+        *("--out", str(out)),
+        cwd=folder,
+        timeout=300,
+    )
+    assert report.returncode == 0, report.stderr[-3000:]
+    return proc, out

@@ -51,6 +51,8 @@ RANKS = {
     "redaction": 0,
     "inference": 0,
     "survival": 0,  # Kaplan–Meier medians and the step ratio of compute-to-target
+    "pareto": 0,  # non-domination over several objectives (the report's Pareto front)
+    "efficiency": 0.5,  # the area under an evaluation curve (eval/linear_acc_auc; uses metrics)
     "protocols": 0,  # the protocol presets (config fields by name) and their version
     "_lazy": 0,
     "__init__": 0,  # the package itself: `__version__`

@@ -176,7 +176,8 @@ def spaces_group(ctx: click.Context) -> None:
 def validate_command(space_file: str, sets: tuple[str, ...]) -> None:
     """Check a search-space file without running it (exit 2 with one line if it is invalid)."""
     space = load_space(space_file, overrides=list(sets))
+    objectives = ", ".join(f"{o.name} ({o.mode})" for o in space.objectives)
     click.echo(
         f"{space.source}: valid ({len(space.parameters)} parameters, "
-        f"{space.search.num_samples} samples x {len(space.seeds)} seeds)"
+        f"{space.search.num_samples} samples x {len(space.seeds)} seeds; optimises {objectives})"
     )

@@ -28,6 +28,7 @@ from rkdo_tune.report import (
     _md_targets,
     _md_verdict,
     _pairs,
+    _pareto,
     _plots,
     _ratio,
     _stats,
@@ -148,6 +149,7 @@ def write_sweep_report(
         info, runs, arms, board, study, metric=metric, mode=mode, to_target=to_target, params=params
     )
     content = _draw(runs, arms, content, out_dir=out_dir)
+    content = _with_pareto(content, info, study, out_dir=out_dir)
     verdict = [*content.verdict, *_md_verdict.probe_size_lines(runs.seeds)]
     content = replace(content, verdict=verdict)
     report_block = driver_environment()
@@ -170,8 +172,11 @@ def _to_target(
     metric: str,
     mode: str,
 ) -> _ratio.ToTarget:
-    """Compute-to-target on the search stage: the target from the verdict's control."""
-    control = (study.control.trial_id, study.control.label) if study.control else None
+    """Compute-to-target on the search stage: the target from the verdict's control, at its
+    full budget (the run a budget point's control is a prefix of)."""
+    control = None
+    if study.control is not None:
+        control = (reading.budget_source(study.control.trial_id), study.control.label)
     chosen = _targets.choose_target(
         given=given[0],
         fraction=given[1],
@@ -297,6 +302,27 @@ def _draw(
         figures += made
         notes += skipped
     return replace(c, figures=figures, notes=notes)
+
+
+def _with_pareto(
+    c: _markdown.ReportContent,
+    info: reading.SweepInfo,
+    study: _verdict.StudyVerdict,
+    *,
+    out_dir: Path,
+) -> _markdown.ReportContent:
+    """A search over several objectives gets its Pareto front; one objective, nothing."""
+    if len(info.objectives) < 2:
+        return c
+    view = _pareto.pareto_view(
+        c.leaderboard,
+        info.objectives,
+        control=study.control.trial_id if study.control else "",
+        params=c.params,
+        out_dir=out_dir,
+    )
+    figures, notes = [*c.figures, *view.figures], [*c.notes, *view.notes]
+    return replace(c, pareto=view.lines, figures=figures, notes=notes)
 
 
 def _facts(

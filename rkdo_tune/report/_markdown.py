@@ -43,6 +43,7 @@ class ReportContent:
     claims: pd.DataFrame
     verdict: Sequence[str] = ()  # the opening Verdict section, rendered by `_md_verdict`
     to_target: Sequence[str] = ()  # the compute-to-target section, rendered by `_md_targets`
+    pareto: Sequence[str] = ()  # a multi-objective sweep's Pareto section (`_pareto`)
     ties: str = ""  # the leaderboard's tie sentence
     matched_family: str = ""  # "Holm family 'matched settings', 36 tests"
     families: Sequence[str] = ()  # the closing list of Holm families, rendered by `_md_verdict`
@@ -259,7 +260,9 @@ def render(c: ReportContent) -> str:
     """The whole report as Markdown; figure links are relative to the report's folder."""
     lines = [f"# {c.title}", ""]
     lines += [f"- **{label}:** {value}" for label, value in c.facts]
-    lines += ["", *c.verdict, "", *_leaderboard(c), "", *_matched(c), ""]
+    lines += ["", *c.verdict, "", *_leaderboard(c), ""]
+    lines += [*c.pareto, ""] if c.pareto else []
+    lines += [*_matched(c), ""]
     lines += [*c.to_target, "", *_claims(c), "", *c.families, ""]
     if c.figures:
         lines += ["## Plots", ""]

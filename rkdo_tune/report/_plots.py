@@ -162,6 +162,61 @@ def plot_overspecialisation(
     return [Figure("Overspecialisation", _save(fig, out_dir, "overspecialisation.png"))], []
 
 
+def _ci_extent(rows: pd.DataFrame, name: str) -> list[list[float]]:
+    """Error-bar lengths below and above each mean: its 95% CI, 0 where there is none."""
+    mean = rows[f"{name} mean"].astype(float)
+    lo = (mean - rows.get(f"{name} ci_lo", mean).astype(float)).fillna(0).clip(lower=0)
+    hi = (rows.get(f"{name} ci_hi", mean).astype(float) - mean).fillna(0).clip(lower=0)
+    return [lo.tolist(), hi.tolist()]
+
+
+def plot_pareto(
+    frame: pd.DataFrame, objectives: Sequence[tuple[str, str]], *, out_dir: Path
+) -> tuple[list[Figure], list[str]]:
+    """The first two objectives' seed means with 95% CIs, one colour per training objective;
+    the front (`on_front`) joined and ringed, the control (`control`) starred."""
+    (x, x_mode), (y, y_mode) = objectives[:2]
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    for objective, rows in frame.groupby("objective", sort=True):
+        ax.errorbar(
+            rows[f"{x} mean"],
+            rows[f"{y} mean"],
+            xerr=_ci_extent(rows, x),
+            yerr=_ci_extent(rows, y),
+            fmt="o",
+            capsize=2,
+            color=COLOURS.get(str(objective), "gray"),
+            label=LABELS.get(str(objective), str(objective)),
+        )
+    front = frame[frame["on_front"]].sort_values(f"{x} mean")
+    ax.plot(front[f"{x} mean"], front[f"{y} mean"], "--", color="tab:red", linewidth=1)
+    ax.scatter(
+        front[f"{x} mean"], front[f"{y} mean"], s=140, facecolors="none", edgecolors="tab:red"
+    )
+    control = frame[frame["control"]]
+    ax.scatter(
+        control[f"{x} mean"],
+        control[f"{y} mean"],
+        marker="*",
+        s=260,
+        color=COLOURS[_stats.ICON],
+        edgecolors="black",
+        zorder=5,
+        label="I-Con control",
+    )
+    ax.set_xlabel(f"{x} ({x_mode})")
+    ax.set_ylabel(f"{y} ({y_mode})")
+    ax.set_title("Pareto front (red), seed means with 95% CIs")
+    ax.legend(fontsize=8)
+    notes = []
+    if len(objectives) > 2:
+        notes.append(
+            f"The Pareto plot shows the first two of {len(objectives)} objectives; "
+            "the front is over all of them."
+        )
+    return [Figure("Pareto front", _save(fig, out_dir, "pareto_front.png"))], notes
+
+
 IMPORTANCE_MIN_TRIALS = 20
 IMPORTANCE_MIN_PARAMS = 2
 

@@ -38,20 +38,28 @@ if TYPE_CHECKING:
 _ENDED = ("TERMINATED", "ERROR")  # Trial.TERMINATED, Trial.ERROR: Tune reports no more
 
 
+def _non_finite(value: object) -> bool:
+    return isinstance(value, int | float) and not math.isfinite(value)
+
+
 class NonFiniteFailsOptunaSearch(OptunaSearch):
     """OptunaSearch that records a NaN/inf final metric (a diverged trial) as FAIL.
 
     Ray's version passes the NaN to `study.tell`, which rejects it, and the
-    Optuna trial stays RUNNING forever.
+    Optuna trial stays RUNNING forever. With several objectives (`metric` a list)
+    one NaN among them does the same, and so does one missing: the parent tells
+    its values only when `result` is empty, so a partial list never reaches Optuna.
     """
 
     def on_trial_complete(
         self, trial_id: str, result: dict | None = None, error: bool = False
     ) -> None:
-        value = (result or {}).get(self.metric)
-        if isinstance(value, float) and not math.isfinite(value):
-            result = {k: v for k, v in result.items() if k != self.metric}
-            error = True
+        names = self.metric if isinstance(self.metric, list) else [self.metric]
+        values = [(result or {}).get(name) for name in names]
+        if any(_non_finite(v) for v in values):
+            result, error = None, True  # no values and an error: the parent tells FAIL
+        elif len(names) > 1 and None in values:
+            result = None  # an objective never reported: PRUNED, or FAIL with `error`
         super().on_trial_complete(trial_id, result, error)
 
 

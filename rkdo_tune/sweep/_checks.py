@@ -28,6 +28,7 @@ TOP_KEYS = (
     "baseline",
     "confirm",
     "verdict",
+    "budgets",
 )
 REQUIRED_TOP_KEYS = ("name", "description", "metric", "parameters")
 PARAM_KEYS = ("type", "low", "high", "step", "log", "choices", "when")
@@ -41,6 +42,7 @@ SECTION_KEYS: dict[str, tuple[str, ...]] = {
     "baseline": tuple(FIELDS),
     "confirm": ("top", "seeds"),
     "verdict": ("metric", "margin"),
+    "budgets": ("epochs",),
     "parameters": tuple(FIELDS),
 }
 

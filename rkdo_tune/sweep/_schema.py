@@ -18,6 +18,7 @@ from typing import TypedDict
 from rkdo_tune.config import FIELDS, ConfigValue, TrialConfig, coerce_value, suggest_key
 from rkdo_tune.errors import InvalidValue, UsageError
 from rkdo_tune.metrics import MODE_OF, SEARCHABLE_METRICS
+from rkdo_tune.sweep._budgets import parse_budgets
 from rkdo_tune.sweep._checks import (
     PARAM_KEYS,
     REQUIRED_TOP_KEYS,
@@ -52,6 +53,7 @@ __all__ = [
     "SECTION_KEYS",
     "TOP_KEYS",
     "ConfirmSettings",
+    "Objective",
     "Parameter",
     "Resources",
     "SchedulerSettings",
@@ -82,6 +84,14 @@ class SearchSettings:
 
 
 @dataclass(frozen=True)
+class Objective:
+    """One metric a search optimises, and its direction (max or min)."""
+
+    name: str
+    mode: str
+
+
+@dataclass(frozen=True)
 class SchedulerSettings:
     kind: str
     grace_period: int
@@ -101,6 +111,7 @@ class SpaceFields(TypedDict):
     description: str
     metric: str
     mode: str
+    objectives: tuple[Objective, ...]
     base: dict[str, ConfigValue]
     base_config: TrialConfig
     parameters: tuple[Parameter, ...]
@@ -111,6 +122,7 @@ class SpaceFields(TypedDict):
     baseline: dict[str, ConfigValue] | None
     confirm: ConfirmSettings | None
     verdict: VerdictSettings
+    budget_epochs: tuple[int, ...]
 
 
 def _base(source: str, value: object) -> tuple[dict[str, ConfigValue], TrialConfig]:
@@ -126,16 +138,51 @@ def _base(source: str, value: object) -> tuple[dict[str, ConfigValue], TrialConf
         raise invalid(source, f"base.{exc.key}", exc.value, config_rule(exc)) from None
 
 
-def _metric(source: str, value: object) -> tuple[str, str]:
-    metric = read_mapping(source, "metric", value)
-    check_keys(source, "metric", metric, SECTION_KEYS["metric"], required=("name",))
+def _objective(source: str, path: str, value: object) -> Objective:
+    metric = read_mapping(source, path, value)
+    check_keys(source, path, metric, SECTION_KEYS["metric"], required=("name",))
     name = metric["name"]
     if name not in SEARCHABLE_METRICS:
         hint = suggest_key(name, SEARCHABLE_METRICS) if isinstance(name, str) else ""
         reason = f"a search can optimise only {', '.join(SEARCHABLE_METRICS)}"
-        raise invalid(source, "metric.name", name, reason + hint)
-    mode = read_choice(source, "metric.mode", metric.get("mode", MODE_OF[name]), MODES)
-    return name, mode
+        raise invalid(source, f"{path}.name", name, reason + hint)
+    mode = read_choice(source, f"{path}.mode", metric.get("mode", MODE_OF[name]), MODES)
+    return Objective(name, mode)
+
+
+def _objectives(source: str, value: object) -> tuple[Objective, ...]:
+    """`metric`: one objective (a mapping), or a list of them for a multi-objective search;
+    the first is the primary one (what ranks, confirms and judges)."""
+    if not isinstance(value, list):
+        return (_objective(source, "metric", value),)
+    if not value:
+        raise invalid(source, "metric", value, "expected {name, mode} or a non-empty list of them")
+    objectives = tuple(_objective(source, f"metric[{i}]", v) for i, v in enumerate(value))
+    for i, objective in enumerate(objectives):
+        if objective.name in (o.name for o in objectives[:i]):
+            raise invalid(source, f"metric[{i}].name", objective.name, "duplicate objective")
+    return objectives
+
+
+def _check_objectives(
+    source: str,
+    objectives: tuple[Objective, ...],
+    search: SearchSettings,
+    scheduler: SchedulerSettings,
+) -> None:
+    """What a search over several objectives cannot use (Ray 2.60, Optuna 5)."""
+    if len(objectives) < 2:
+        return
+    several = f"metric lists {len(objectives)} objectives"
+    if scheduler.kind != "none":  # ASHA and the median rule stop trials on a single metric
+        reason = (
+            f"{several}: early stopping ranks trials on one metric and Optuna's "
+            "multi-objective study takes no intermediate values; use scheduler.kind none"
+        )
+        raise invalid(source, "scheduler.kind", scheduler.kind, reason)
+    if search.algorithm == "cmaes":
+        reason = f"{several}, and Optuna's CmaEsSampler optimises one: use tpe, random, qmc or grid"
+        raise invalid(source, "search.algorithm", search.algorithm, reason)
 
 
 def _points(
@@ -287,24 +334,39 @@ def parse_space(raw: object, source: str) -> SpaceFields:
     description = data["description"]
     if not isinstance(description, str) or not description.strip():
         raise invalid(source, "description", description, "say why the ranges are what they are")
-    metric, mode = _metric(source, data["metric"])
+    objectives = _objectives(source, data["metric"])
+    metric = objectives[0].name  # the primary objective
     base, base_config = _base(source, data.get("base"))
     parameters = parse_parameters(source, data["parameters"], base, base_config)
     search = _search(source, data.get("search"), parameters, base_config)
     seeds = _repeats(source, data.get("repeats"))
+    scheduler = _scheduler(source, data.get("scheduler"))
+    _check_objectives(source, objectives, search, scheduler)
+    baseline = parse_baseline(source, data, parameters, base_config)
+    budget_epochs, base, base_config = parse_budgets(
+        source,
+        data.get("budgets"),
+        base=base,
+        base_config=base_config,
+        parameters=parameters,
+        baseline=baseline,
+        scheduler_kind=scheduler.kind,
+    )
     return {
         "name": name,
         "description": " ".join(description.split()),
         "metric": metric,
-        "mode": mode,
+        "mode": objectives[0].mode,
+        "objectives": objectives,
         "base": base,
         "base_config": base_config,
         "parameters": parameters,
         "search": search,
-        "scheduler": _scheduler(source, data.get("scheduler")),
+        "scheduler": scheduler,
         "seeds": seeds,
         "resources": _resources(source, data.get("resources")),
-        "baseline": parse_baseline(source, data, parameters, base_config),
+        "baseline": baseline,
+        "budget_epochs": budget_epochs,
         "confirm": parse_confirm(
             source, data.get("confirm"), search_seeds=seeds, num_samples=search.num_samples
         ),

@@ -10,7 +10,9 @@ Optuna, MLflow or torch, so both the driver and the workers can import it.
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -18,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from rkdo_tune import metrics as m
 from rkdo_tune.floors import FloorKey, References
 from rkdo_tune.inference import TieMark, rank_order
+from rkdo_tune.sweep._budgets import BUDGET_DIMENSION as BUDGET_PARAM
 from rkdo_tune.sweep.plan import SweepPlan
 from rkdo_tune.sweep.space import Parameter, SearchSpace
 from rkdo_tune.verdict import ARM_BASELINE, ARM_SEARCH, STAGE_SEARCH, Verdict
@@ -48,9 +51,15 @@ __all__ = [
     "TrialObserver",
     "TrialRole",
     "TrialSummary",
+    "budget_key",
+    "budget_points",
+    "budget_report",
+    "budget_source",
+    "budget_trial_id",
     "seed_key",
     "split_markers",
     "trial_device",
+    "with_budget_points",
 ]
 
 # Keys of a trial's Tune report besides the metrics (means, `<metric>_std`, per-seed values).
@@ -109,6 +118,40 @@ def seed_key(seed: int, metric: str) -> str:
     return f"seed_{seed}/{metric}"
 
 
+# Budget points inside one run (issue 13 §3): the final report of a trial that trained to
+# its largest budget also carries each shorter budget's report under `budget/e<k>/`, and
+# that budget reads as its own trial, `<trial id>@e<k>`, with `epochs: k`.
+BUDGET_PREFIX = "budget/e"
+BUDGET_TRIAL_MARK = "@e"
+_BUDGET_KEY = re.compile(r"(?:(seed_\d+)/)?budget/e(\d+)/(.+)")
+
+
+def budget_key(epochs: int, key: str) -> str:
+    """Where budget point `epochs`'s `key` sits in a Tune report (per seed: `seed_key` of it)."""
+    return f"{BUDGET_PREFIX}{epochs}/{key}"
+
+
+def budget_trial_id(trial_id: str, epochs: int) -> str:
+    return f"{trial_id}{BUDGET_TRIAL_MARK}{epochs}"
+
+
+def budget_points(report: Mapping[str, Any]) -> list[int]:
+    """The budget points (epochs) a final report carries besides its own, ascending."""
+    points = {int(match[2]) for key in report if (match := _BUDGET_KEY.fullmatch(key))}
+    return sorted(points)
+
+
+def budget_report(report: Mapping[str, Any], epochs: int) -> dict[str, Any]:
+    """The report that a run of `epochs` epochs would have ended with: budget point
+    `epochs`'s keys of `report` under their plain names (per-seed keys included)."""
+    plain: dict[str, Any] = {}
+    for key, value in report.items():
+        match = _BUDGET_KEY.fullmatch(key)
+        if match and int(match[2]) == epochs:
+            plain[f"{match[1]}/{match[3]}" if match[1] else match[3]] = value
+    return plain
+
+
 def trial_device(device: str, space: SearchSpace) -> str:
     """The device a trial trains on: a CPU-only trial (resources.gpus 0) never takes a GPU."""
     return "cpu" if space.resources.gpus == 0 and device == "auto" else device
@@ -138,6 +181,39 @@ class TrialSummary:
                 if seed.isdigit() and isinstance(value, int | float):
                     values[int(seed)] = float(value)
         return values
+
+
+def with_budget_points(trial: TrialSummary, *, metric: str, epochs: int) -> list[TrialSummary]:
+    """The trial, then one summary per budget point its final report carries: the k-epoch
+    run's outcome as its own trial, `<id>@e<k>` with `epochs: k` (search stage only).
+    `epochs`: the trial's own budget, named in its params when it has budget points."""
+    if trial.role.stage != STAGE_SEARCH or not budget_points(trial.metrics):
+        return [trial]
+    points = []
+    for k in budget_points(trial.metrics):
+        report = budget_report(trial.metrics, k)
+        failed = trial.status == "error"  # a trial that raised has no budget reports
+        points.append(
+            TrialSummary(
+                trial_id=budget_trial_id(trial.trial_id, k),
+                params={**trial.params, BUDGET_PARAM: k},
+                value=float(report.get(metric, math.nan)),
+                std=float(report.get(f"{metric}_std", math.nan)),
+                status=trial.status if failed else str(report.get(STATUS_KEY, "?")),
+                reason=trial.reason if failed else str(report.get(REASON_KEY, "")),
+                epochs=int(report.get(EPOCH_KEY, 0) or 0),
+                metrics=report,
+                role=trial.role,
+            )
+        )
+    whole = dataclasses.replace(trial, params={**trial.params, BUDGET_PARAM: epochs})
+    return [whole, *points]
+
+
+def budget_source(trial_id: str) -> str:
+    """The trial whose run holds budget point `trial_id` (itself when it is not one)."""
+    head, mark, tail = trial_id.rpartition(BUDGET_TRIAL_MARK)
+    return head if mark and tail.isdigit() else trial_id
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,7 @@ from rkdo_tune.sweep.protocol import (
     SweepTracker,
     TrialSummary,
     split_markers,
+    with_budget_points,
 )
 from rkdo_tune.sweep.space import make_sampler, sample_params, search_trial_count
 
@@ -149,11 +150,14 @@ def _searcher(space: SearchSpace, plan: SweepPlan, options: SweepOptions) -> Stu
         import optuna
 
         storage = optuna.storages.RDBStorage(url=options.optuna_storage)
+    multi = len(space.objectives) > 1
     searcher = StudySearch(
         baseline=space.baseline,
         space=functools.partial(sample_params, space),  # picklable: searcher state is saved
-        metric=space.metric,  # define-by-run: TuneConfig's metric does not reach the searcher
-        mode=space.mode,
+        # Define-by-run: TuneConfig's metric does not reach the searcher. Several objectives
+        # go as lists (Optuna's multi-objective study); TuneConfig keeps the primary (FIFO).
+        metric=[o.name for o in space.objectives] if multi else space.metric,
+        mode=[o.mode for o in space.objectives] if multi else space.mode,
         points_to_evaluate=[dict(p) for p in space.search.points_to_evaluate] or None,
         sampler=make_sampler(space),
         study_name=plan.name,
@@ -247,7 +251,12 @@ def _summaries(results: ResultGrid, space: SearchSpace) -> tuple[list[TrialSumma
                 metrics=metrics,
             )
         )
-    return summaries, errors
+    expanded = [
+        row
+        for s in summaries
+        for row in with_budget_points(s, metric=space.metric, epochs=space.base_config.epochs)
+    ]
+    return expanded, errors
 
 
 @contextlib.contextmanager

@@ -27,6 +27,7 @@ from rkdo_tune.sweep._parameters import Parameter, condition_holds
 from rkdo_tune.sweep._schema import (
     PAPER_SEEDS,
     ConfirmSettings,
+    Objective,
     Resources,
     SchedulerSettings,
     SearchSettings,
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
 __all__ = [
     "PAPER_SEEDS",
     "ConfirmSettings",
+    "Objective",
     "Parameter",
     "Resources",
     "SchedulerSettings",
@@ -63,13 +65,16 @@ class SearchSpace:
 
     `base` holds the keys the file fixes; `base_config` is what they make over
     TrialConfig's defaults, resolved once: the value of every key that a trial
-    does not sample (its seed aside, which comes from `seeds`).
+    does not sample (its seed aside, which comes from `seeds`). `metric` and `mode` are
+    the primary objective, `objectives[0]`; `objectives` lists every one the search
+    optimises (several: a multi-objective search, with the scheduler none).
     """
 
     name: str
     description: str
     metric: str
     mode: str
+    objectives: tuple[Objective, ...]
     base: Mapping[str, ConfigValue]
     base_config: TrialConfig
     parameters: tuple[Parameter, ...]
@@ -82,6 +87,7 @@ class SearchSpace:
     source: Path
     raw: Mapping[str, Any]  # YAML as read: any structure
     verdict: VerdictSettings = field(default_factory=VerdictSettings)  # primary endpoint, margin
+    budget_epochs: tuple[int, ...] = ()  # budget points inside one run (`_budgets`)
 
     def with_updates(
         self,

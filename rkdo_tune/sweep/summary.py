@@ -21,6 +21,8 @@ from rkdo_tune.inference import (
     tie_sentence,
 )
 from rkdo_tune.redaction import redact_uri
+from rkdo_tune.sweep._budgets import budget_plan_lines, schedules_reading_total
+from rkdo_tune.sweep.space import search_trial_count
 from rkdo_tune.verdict import STAGE_CONFIRMATION, STAGE_SEARCH, verdict_lines
 
 if TYPE_CHECKING:
@@ -37,6 +39,9 @@ def format_dry_run(space: SearchSpace, plan: SweepPlan) -> str:
     lines = [f"# {space.source}", yaml.safe_dump(dict(space.raw), sort_keys=False).rstrip(), ""]
     lines += [f"{label}: {value}" for label, value in plan.describe()]
     lines += seed_plan_lines(space)
+    runs = search_trial_count(space) * len(space.seeds)
+    reading = schedules_reading_total(space.parameters, space.base_config, space.baseline)
+    lines += budget_plan_lines(space.budget_epochs, runs=runs, reading_total=reading)
     lines.append("dry run: nothing was started")
     return "\n".join(lines)
 

@@ -30,6 +30,8 @@ from rkdo_tune.sweep.protocol import (
     ObserverFactory,
     SearchSpace,
     TrialObserver,
+    TrialRole,
+    budget_key,
     seed_key,
     split_markers,
     trial_device,
@@ -40,6 +42,7 @@ from rkdo_tune.training.callbacks import (
     TrainCallback,
     TrainResult,
 )
+from rkdo_tune.verdict import STAGE_SEARCH
 
 if TYPE_CHECKING:  # torch and the trainer load on the worker only, not in the sweep driver
     from rkdo_tune.training import Trainer
@@ -55,26 +58,65 @@ def _latest_evals(trainer: Trainer) -> dict[str, float]:
 def aggregate(
     trainers: Sequence[Trainer], results: Sequence[TrainResult] | None = None
 ) -> dict[str, Any]:
-    """One Tune result from the seeds' latest evaluations (and, at the end, their diagnostics)."""
-    per_seed = [
-        result.metrics if result is not None else _latest_evals(trainer)
-        for trainer, result in zip(trainers, results or [None] * len(trainers), strict=True)
-    ]
-    keys = REPORTED_METRICS + (m.DIAG_METRICS if results is not None else ())
+    """One Tune result from the seeds' latest evaluations (and, at the end, their diagnostics
+    and each budget point's own result under `budget/e<k>/`)."""
+    seeds = [trainer.config.seed for trainer in trainers]
+    if results is None:
+        report = _scores(seeds, [_latest_evals(t) for t in trainers], REPORTED_METRICS)
+        report.update(_run_fields(seeds, [(t.status, t.reason, t.epoch, t.step) for t in trainers]))
+        return report
+    report = _final_fields(seeds, results, name=str)
+    for k in sorted(results[0].budgets):
+        points = [result.budgets[k] for result in results]
+        report.update(_final_fields(seeds, points, name=lambda key, k=k: budget_key(k, key)))
+    return report
+
+
+def _final_fields(
+    seeds: Sequence[int], results: Sequence[TrainResult], *, name: Callable[[str], str]
+) -> dict[str, Any]:
+    """Scores, diagnostics, status and progress of finished runs (one per seed), each key
+    under `name(key)`."""
+    keys = REPORTED_METRICS + m.DIAG_METRICS
+    fields = _scores(seeds, [result.metrics for result in results], keys, name=name)
+    ends = [(r.status, r.reason, r.epochs_completed, r.steps) for r in results]
+    return {**fields, **_run_fields(seeds, ends, name=name)}
+
+
+def _scores(
+    seeds: Sequence[int],
+    per_seed: Sequence[Mapping[str, float]],
+    keys: Sequence[str],
+    *,
+    name: Callable[[str], str] = str,
+) -> dict[str, Any]:
+    """Seed-mean, `_std` and every seed's own value of each of `keys` (under `name(key)`)."""
     report: dict[str, Any] = {}
     for key in keys:
         values = [scores.get(key, math.nan) for scores in per_seed]
-        report[key], report[f"{key}_std"] = m.mean_over_seeds(values, non_finite="propagate")
-        for trainer, value in zip(trainers, values, strict=True):
-            report[seed_key(trainer.config.seed, key)] = value
-    statuses = [t.status for t in trainers]
-    diverged = [t for t in trainers if t.status == STATUS_DIVERGED]
-    report[STATUS_KEY] = STATUS_DIVERGED if diverged else _common_status(statuses)
-    reasons = [f"seed {t.config.seed}: {t.reason}" for t in trainers if t.reason]
-    report[REASON_KEY] = "; ".join(reasons)
-    report[EPOCH_KEY] = max(t.epoch for t in trainers)
-    report[STEP_KEY] = max(t.step for t in trainers)
+        mean, std = m.mean_over_seeds(values, non_finite="propagate")
+        report[name(key)], report[name(f"{key}_std")] = mean, std
+        for seed, value in zip(seeds, values, strict=True):
+            report[seed_key(seed, name(key))] = value
     return report
+
+
+def _run_fields(
+    seeds: Sequence[int],
+    ends: Sequence[tuple[str, str, int, int]],
+    *,
+    name: Callable[[str], str] = str,
+) -> dict[str, Any]:
+    """Status, reasons, epoch and step of runs given as (status, reason, epoch, step)."""
+    statuses = [status for status, *_ in ends]
+    reasons = [f"seed {seed}: {end[1]}" for seed, end in zip(seeds, ends, strict=True) if end[1]]
+    status = STATUS_DIVERGED if STATUS_DIVERGED in statuses else _common_status(statuses)
+    return {
+        name(STATUS_KEY): status,
+        name(REASON_KEY): "; ".join(reasons),
+        name(EPOCH_KEY): max(end[2] for end in ends),
+        name(STEP_KEY): max(end[3] for end in ends),
+    }
 
 
 def _common_status(statuses: Sequence[str]) -> str:
@@ -105,16 +147,28 @@ def _report(
 
 
 def build_trainers(
-    configs: Sequence[TrialConfig], callbacks: Sequence[TrainCallback | None]
+    configs: Sequence[TrialConfig],
+    callbacks: Sequence[TrainCallback | None],
+    *,
+    budget_epochs: Sequence[int] = (),
 ) -> list[Trainer]:
     """One trainer per seed, sharing one in-memory copy of the dataset."""
-    from rkdo_tune.training.trainer import Trainer, load_data
+    from rkdo_tune.training.run_setup import load_data
+    from rkdo_tune.training.trainer import Trainer
 
     data = load_data(configs[0])
     return [
-        Trainer(config, data=data, callback=callback)
+        Trainer(config, data=data, callback=callback, budget_epochs=budget_epochs)
         for config, callback in zip(configs, callbacks, strict=True)
     ]
+
+
+def trial_budget_epochs(space: SearchSpace, role: TrialRole, config: TrialConfig) -> list[int]:
+    """The budget points a trial records inside its run: the space's, up to its own epochs.
+    A confirmation re-runs one budget point, so it records none."""
+    if role.stage != STAGE_SEARCH:
+        return []
+    return [k for k in space.budget_epochs if k < config.epochs]
 
 
 def run_seeds_in_lockstep(
@@ -176,9 +230,9 @@ def sweep_trial(
         callbacks = observer.seed_callbacks(
             params=values, role=role, configs=configs, trial_id=trial_id, node_id=node_id
         )
-        _, final = run_seeds_in_lockstep(
-            build_trainers(configs, callbacks), on_report=observer.on_report
-        )
+        budgets = trial_budget_epochs(space, role, configs[0])
+        trainers = build_trainers(configs, callbacks, budget_epochs=budgets)
+        _, final = run_seeds_in_lockstep(trainers, on_report=observer.on_report)
     except BaseException as exc:
         observer.on_finish(report=None, error=exc)
         # The traceback's frames hold the trainers (model, optimiser, data on the device):

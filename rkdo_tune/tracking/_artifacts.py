@@ -49,6 +49,12 @@ class ReportCurves:
             for column, seed in zip(per_seed, self.seeds, strict=True):
                 column.append(_number(report.get(seed_key(seed, key))))
 
+    def until(self, step: int) -> ReportCurves:
+        """The reports up to `step` (inclusive): a budget point's own curves."""
+        kept = sum(1 for at in self.steps if at <= step)
+        values = {k: [column[:kept] for column in v] for k, v in self.values.items()}
+        return ReportCurves(seeds=self.seeds, steps=self.steps[:kept], values=values)
+
     def figure_panels(self, metric: str) -> list[tuple[str, list[list[float]]]]:
         keys = [metric, m.TRAIN_EPOCH_LOSS] if metric != m.TRAIN_EPOCH_LOSS else [metric]
         return [(key, self.values[key]) for key in keys if key in self.values]

@@ -7,6 +7,7 @@ trials racing to create it is a known MLflow failure (mlflow#4123).
 from __future__ import annotations
 
 import dataclasses
+import json
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -125,6 +126,7 @@ def parent_tags(space: SearchSpace, plan: SweepPlan) -> dict[str, str]:
         lay.TAG_SPACE_NAME: space.name,
         lay.TAG_METRIC: space.metric,
         lay.TAG_MODE: space.mode,
+        lay.TAG_OBJECTIVES: json.dumps([[o.name, o.mode] for o in space.objectives]),
         lay.TAG_VERSION: rkdo_tune.__version__,
         lay.TAG_PROTOCOL_VERSION: str(PROTOCOL_VERSION),
         lay.TAG_LAYOUT: str(lay.LAYOUT_VERSION),

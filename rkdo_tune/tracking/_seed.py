@@ -130,6 +130,7 @@ class SeedRunLogger(TrainCallback):
         self.stride, self.total_steps = 1, 0
         self.status = lay.STATUS_RUNNING
         self.ended = False
+        self.result: TrainResult | None = None  # once the run ended: its budget points
 
     @classmethod
     def open(
@@ -217,6 +218,36 @@ class SeedRunLogger(TrainCallback):
         self.client.set_terminated(self.run_id, status=FINISHED)
         self.status = result.status
         self.ended = True
+        self.result = result
+
+    def log_budget_point(
+        self,
+        epochs: int,
+        *,
+        experiment_id: str,
+        trial_run_id: str,
+        tags: Mapping[str, str],
+        run_name: str,
+        params: Mapping[str, Any],
+    ) -> None:
+        """This seed's k-epoch run (k = `epochs`, a budget point of its run) as a seed run of
+        the budget point's trial run: its history up to there, its evaluation and diagnostics."""
+        point = self.result.budgets.get(epochs) if self.result is not None else None
+        if point is None:
+            return
+        logger = SeedRunLogger.open(
+            self.client,
+            experiment_id=experiment_id,
+            trial_run_id=trial_run_id,
+            config=point.config,
+            tags=tags,
+            run_name=run_name,
+            params=params,
+            step_points=self.step_points,
+        )
+        total = point.config.epochs * max(1, self.total_steps // max(1, self.config.epochs))
+        logger.on_start(config=point.config, total_steps=total, start_step=point.steps)
+        logger.on_end(result=point)  # start_step: the whole history is sent as restored
 
     # ----- failure --------------------------------------------------------------------------
     def abort(self, reason: str) -> None:

@@ -26,6 +26,7 @@ from rkdo_tune import metrics as m
 from rkdo_tune.config import TrialConfig
 from rkdo_tune.inference import mean_ci
 from rkdo_tune.sweep.protocol import (
+    BUDGET_PARAM,
     REASON_KEY,
     REPORTED_METRICS,
     SEARCH_ROLE,
@@ -33,6 +34,9 @@ from rkdo_tune.sweep.protocol import (
     STEP_KEY,
     TrialObserver,
     TrialRole,
+    budget_points,
+    budget_report,
+    budget_trial_id,
     seed_key,
 )
 from rkdo_tune.tracking import layout as lay
@@ -149,6 +153,7 @@ class TrackingTrialObserver(TrialObserver):
         self.last_report: Mapping[str, Any] | None = None
         self.run_name = ""
         self.ended = False
+        self.identity: dict[str, Any] = {}  # trial id, Tune values, role: for budget points
 
     def _earlier_runs(self, trial_id: str) -> list[Run]:
         return search_runs(
@@ -191,6 +196,7 @@ class TrackingTrialObserver(TrialObserver):
     ) -> list[TrainCallback | None]:
         """Open the trial run and one seed run per config; return the seeds' callbacks."""
         earlier = self._earlier_runs(trial_id)
+        self.identity = {"trial_id": trial_id, "params": dict(params), "role": role}
         common = {lay.TAG_TRIAL_ID: trial_id}  # what the sweep run holds is not repeated here
         continues = {lay.TAG_CONTINUES: earlier[-1].info.run_id} if earlier else {}
         self.run_name = trial_run_name(params, trial_id=trial_id, role=role)
@@ -287,6 +293,48 @@ class TrackingTrialObserver(TrialObserver):
             },
         )
         self.client.set_terminated(self.trial_run_id, status=FINISHED)
+        for epochs in budget_points(report):
+            self._log_budget_point(budget_report(report, epochs), epochs)
+
+    def _log_budget_point(self, report: Mapping[str, Any], epochs: int) -> None:
+        """A budget point as its own trial run, `<id>@e<k>` with `epochs: k`, and seed runs:
+        what a k-epoch trial would have logged, so the UI and the report pair by budget."""
+        trial_id = budget_trial_id(self.identity["trial_id"], epochs)
+        role: TrialRole = self.identity["role"]
+        params = {**self.identity["params"], BUDGET_PARAM: epochs}
+        logged = searched_params(
+            params, self.seeds[0].config, fixed=self.target.fixed, log_scaled=self.target.log_scaled
+        )
+        name = trial_run_name(params, trial_id=trial_id, role=role)
+        run_id = create_run(
+            self.client,
+            experiment_id=self.target.experiment_id,
+            run_name=name,
+            tags={
+                lay.TAG_TRIAL_ID: trial_id,
+                lay.TAG_BUDGET_OF: self.trial_run_id,
+                lay.TAG_PARENT: self.target.parent_run_id,
+                lay.TAG_ROLE: lay.ROLE_TRIAL,
+                lay.TAG_STATUS: report[STATUS_KEY],
+                lay.TAG_REASON: report.get(REASON_KEY, ""),
+                **role_tags(role),
+            },
+        )
+        log_params(self.client, run_id, logged)
+        step = int(report[STEP_KEY])
+        diag = self._statistics(report, (*REPORTED_METRICS, *m.DIAG_METRICS))
+        log_metrics(self.client, run_id, [*diag, make_metric(lay.METRIC_FAILED, 0, step)])
+        for seed_logger in self.seeds:
+            seed_logger.log_budget_point(
+                epochs,
+                experiment_id=self.target.experiment_id,
+                trial_run_id=run_id,
+                tags={lay.TAG_TRIAL_ID: trial_id},
+                run_name=seed_run_name(seed_logger.config.seed, params, role=role),
+                params=logged,
+            )
+        self._log_artifacts(report, run_id=run_id, curves=self.curves.until(step), title=name)
+        self.client.set_terminated(run_id, status=FINISHED)
 
     def _statistics(self, report: Mapping[str, Any], keys: Sequence[str]) -> list[Metric]:
         """The seed statistics of `keys` present in `report`, at the report's step."""
@@ -299,18 +347,26 @@ class TrackingTrialObserver(TrialObserver):
         }
         return [make_metric(key, value, step) for key, value in stats.items()]
 
-    def _log_artifacts(self, report: Mapping[str, Any]) -> None:
-        """The seed-mean learning curve and the per-seed table; a failure here only warns."""
+    def _log_artifacts(
+        self,
+        report: Mapping[str, Any],
+        *,
+        run_id: str | None = None,
+        curves: ReportCurves | None = None,
+        title: str | None = None,
+    ) -> None:
+        """The seed-mean learning curve and the per-seed table (of the trial run, else of
+        `run_id`, a budget point's); a failure here only warns."""
         rows = [SeedRow(s.config.seed, s.status) for s in self.seeds]
         try:
             log_trial_artifacts(
                 self.client,
-                self.trial_run_id,
-                curves=self.curves,
+                run_id or self.trial_run_id,
+                curves=curves or self.curves,
                 rows=rows,
                 report=report,
                 metric=self.target.metric,
-                title=self.run_name,
+                title=title or self.run_name,
             )
         except Exception as exc:
             warnings.warn(

@@ -41,6 +41,9 @@ TAG_SWEEP_NAME = "rkdo.sweep_name"
 TAG_SPACE_NAME = "rkdo.space_name"
 TAG_METRIC = "rkdo.metric"
 TAG_MODE = "rkdo.mode"
+# Sweep run: JSON [[name, mode], ...] of every objective, primary first (a multi-objective
+# search lists several; sweeps older than this tag read as their metric and mode alone).
+TAG_OBJECTIVES = "rkdo.objectives"
 TAG_VERSION = "rkdo.version"
 TAG_PROTOCOL_VERSION = "rkdo.protocol_version"  # sweep, trial and seed runs: see protocols.py
 TAG_GIT_SHA = "rkdo.git_sha"
@@ -74,6 +77,8 @@ TAG_REASON = "rkdo.reason"
 TAG_SEEDS = "rkdo.seeds"  # layout 1 only: comma list, on trial runs
 TAG_CONTINUES = "rkdo.continues_run_id"  # on a restarted trial's (or seed's) new run
 TAG_SUPERSEDED_BY = "rkdo.superseded_by"  # on the old run a restarted trial replaced
+# A budget point's trial run (`<trial id>@e<k>`): the trial run whose training it is a prefix of.
+TAG_BUDGET_OF = "rkdo.budget_of_run_id"
 
 TAG_TRIAL_ID = "trial_id"
 TAG_NODE_ID = "node_id"

@@ -26,6 +26,7 @@ from rkdo_tune import metrics as m
 from rkdo_tune.config import FIELDS, field_kind
 from rkdo_tune.errors import UsageError
 from rkdo_tune.sweep.protocol import TrialRole
+from rkdo_tune.sweep.protocol import budget_source as budget_source  # for the report
 from rkdo_tune.tracking import layout as lay
 from rkdo_tune.tracking._client import (
     ENDED_BADLY,
@@ -75,6 +76,9 @@ class SweepInfo:
     baseline_trial_id: str = ""
     confirmed_trial_ids: tuple[str, ...] = ()  # search trials the sweep re-ran on fresh seeds
     layout: int = lay.LEGACY_LAYOUT  # the run layout it was written in (`layout`)
+    # Every objective (name, mode) the search optimised, primary first; () reads as the
+    # metric and mode alone. Several: a multi-objective search, and the report's Pareto view.
+    objectives: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -175,7 +179,20 @@ def _sweep_info(client: MlflowClient, run: Run, *, experiment_name: str | None =
         confirmed_trial_ids=tuple(
             t.strip() for t in tags.get(lay.TAG_CONFIRMED_TRIAL_IDS, "").split(",") if t.strip()
         ),
+        objectives=_objectives(tags.get(lay.TAG_OBJECTIVES, "")),
     )
+
+
+def _objectives(text: str) -> tuple[tuple[str, str], ...]:
+    """The objectives tag's [[name, mode], ...]; () when absent or not of that shape."""
+    try:
+        pairs = json.loads(text) if text else []
+    except json.JSONDecodeError:
+        return ()
+    if not isinstance(pairs, list):
+        return ()
+    shaped = [p for p in pairs if isinstance(p, list) and len(p) == 2 and p[1] in ("max", "min")]
+    return tuple((str(n), str(mo)) for n, mo in shaped) if len(shaped) == len(pairs) else ()
 
 
 def _under(params: Mapping[str, str], prefix: str) -> dict[str, str]:

@@ -48,6 +48,18 @@ class History:
             if len(values) == earlier:
                 values.append(math.nan)
 
+    def until(self, step: int) -> History:
+        """The records up to `step` (inclusive): what a run that ended there would hold."""
+        kept = sum(1 for at in self.steps if at <= step)
+        evals = sum(1 for at in self.eval_steps if at <= step)
+        return History(
+            steps=self.steps[:kept],
+            train={k: v[:kept] for k, v in self.train.items()},
+            eval_steps=self.eval_steps[:evals],
+            eval_epochs=self.eval_epochs[:evals],
+            evals={k: v[:evals] for k, v in self.evals.items()},
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "steps": list(self.steps),
@@ -70,7 +82,12 @@ class History:
 
 @dataclass(frozen=True)
 class TrainResult:
-    """The outcome of one run: status, final metrics (eval + diag) and the history."""
+    """The outcome of one run: status, final metrics (eval + diag) and the history.
+
+    `budgets`: a run with budget points inside it (issue 13 §3) holds, for each budget
+    of k epochs short of its own, the result of that k-epoch run: its config with
+    `epochs=k`, the history up to there and the complete evaluation made there.
+    """
 
     config: TrialConfig
     status: str
@@ -81,6 +98,7 @@ class TrainResult:
     device: str
     wall_seconds: float
     reason: str = ""
+    budgets: dict[int, TrainResult] = field(default_factory=dict)
 
 
 class TrainCallback:

@@ -26,7 +26,7 @@ from rkdo_tune.evaluation import EvalSettings, evaluate, feature_scores
 from rkdo_tune.floors import RANDOM_INIT, RAW_PIXELS, SUPERVISED, FloorKey, References
 from rkdo_tune.models import ContrastiveModel, build_model
 from rkdo_tune.training.environment import worker_environment
-from rkdo_tune.training.trainer import load_data, resolve_device, seed_everything
+from rkdo_tune.training.run_setup import load_data, resolve_device, seed_everything
 
 CEILING_MAX_STEPS = 3000
 LOGIT_SCALE = 10.0  # the classifier reads unit-norm embeddings: a cosine-classifier scale

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from rkdo_tune import metrics as m
 from rkdo_tune.config import TrialConfig
 from rkdo_tune.diagnostics import summarize_history
 from rkdo_tune.inference import binomial_se
-from rkdo_tune.training.callbacks import STATUS_DIVERGED, History, TrainResult
+from rkdo_tune.training.callbacks import (
+    STATUS_COMPLETED,
+    STATUS_DIVERGED,
+    History,
+    TrainResult,
+)
 
 # Accuracies over the probe's test images: their drop from the peak is noise up to a few
 # binomial standard errors of that many images.
@@ -76,4 +83,30 @@ def summarize_run(
         device=device,
         wall_seconds=wall_seconds,
         reason=reason,
+    )
+
+
+def budget_result(
+    run: TrainResult, *, epochs: int, steps_per_epoch: int, wall_seconds: float | None = None
+) -> TrainResult:
+    """The k-epoch run (k = `epochs`) that the first k epochs of `run` are, under schedules
+    that do not read the total budget: the history up to step k x steps_per_epoch, the
+    evaluation made there, and diagnostics of that prefix only.
+
+    A run that ended at or before that step (early stop, divergence) ends the k-epoch
+    run the same way. `wall_seconds`: the time to the budget point, when it was measured.
+    """
+    end = epochs * steps_per_epoch
+    ended_first = run.steps <= end
+    status = run.status if ended_first else STATUS_COMPLETED
+    steps = min(run.steps, end)
+    return summarize_run(
+        config=dataclasses.replace(run.config, epochs=epochs),
+        history=run.history.until(end),
+        status=status,
+        reason=run.reason if ended_first else "",
+        steps=steps,
+        epochs_completed=min(run.epochs_completed, epochs),
+        device=run.device,
+        wall_seconds=run.wall_seconds if wall_seconds is None else wall_seconds,
     )

@@ -9,9 +9,10 @@ as "diverged" instead of raising.
 
 from __future__ import annotations
 
+import dataclasses
 import math
-import random
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -20,8 +21,9 @@ from torch import Tensor
 
 from rkdo_tune import metrics as m
 from rkdo_tune.config import TrialConfig
-from rkdo_tune.data import ImageData, augmentation_for, load_dataset, two_views
+from rkdo_tune.data import ImageData, augmentation_for, two_views
 from rkdo_tune.diagnostics import early_stop_step, loss_slopes
+from rkdo_tune.efficiency import curve_scores
 from rkdo_tune.errors import UsageError
 from rkdo_tune.evaluation import EvalSettings, evaluate, last_only_metrics
 from rkdo_tune.models import build_model
@@ -37,48 +39,27 @@ from rkdo_tune.training.callbacks import (
 )
 from rkdo_tune.training.checkpoint import load_state, save_state
 from rkdo_tune.training.objective import BoundObjective
-from rkdo_tune.training.summary import summarize_run
-
-
-def resolve_device(name: str) -> torch.device:
-    """'auto' means CUDA when present, else CPU."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-TEMPORAL_BANK_STREAM = 1  # own stream: the training generator runs alike for every objective
-
-
-def stream_seed(seed: int, stream: int) -> int:
-    """A seed for side stream `stream` of trial seed `seed`, independent of the training one."""
-    sequence = np.random.SeedSequence(seed % 2**64, spawn_key=(stream,))
-    return int(sequence.generate_state(1, dtype=np.uint64)[0])
-
-
-def evaluation_steps(config: TrialConfig, *, steps_per_epoch: int) -> list[int]:
-    """The steps at which a full run of `config` evaluates, in order (what `Trainer` does).
-
-    The end of every `eval_every`-th epoch, every multiple of `eval_every_steps`, and
-    always the last step.
-    """
-    total = config.epochs * steps_per_epoch
-    points = {
-        e * steps_per_epoch for e in range(config.eval_every, config.epochs + 1, config.eval_every)
-    }
-    if config.eval_every_steps is not None:
-        points |= set(range(config.eval_every_steps, total + 1, config.eval_every_steps))
-    return sorted(points | {total})
+from rkdo_tune.training.run_setup import (
+    TEMPORAL_BANK_STREAM,
+    check_budget_epochs,
+    load_data,
+    resolve_device,
+    schedules_reading_total,
+    seed_everything,
+    stream_seed,
+)
+from rkdo_tune.training.summary import budget_result, summarize_run
 
 
 class Trainer:
-    """One run of one config. Build it, then call `run()` once."""
+    """One run of one config. Build it, then call `run()` once.
+
+    `budget_epochs`: budget points (issue 13 §3); the result carries each k-epoch run's
+    result (`TrainResult.budgets`). Where the first k epochs of this run are that run (no
+    schedule reads the total budget), the run makes at the end of epoch k the complete
+    evaluation a k-epoch run ends with, and the point is read off it; otherwise each
+    point is trained after this run as a run of its own (`schedules_reading_total`).
+    """
 
     def __init__(
         self,
@@ -86,8 +67,12 @@ class Trainer:
         *,
         callback: TrainCallback | None = None,
         data: ImageData | None = None,
+        budget_epochs: Sequence[int] = (),
     ) -> None:
         self.config = config
+        self.budget_epochs = check_budget_epochs(budget_epochs, epochs=config.epochs)
+        self.budgets_separately = bool(schedules_reading_total(config))
+        self._budget_seconds: dict[int, float] = {}
         self.callback = callback or TrainCallback()
         self.device = resolve_device(config.device)
         seed_everything(config.seed)
@@ -210,7 +195,7 @@ class Trainer:
         return self.status == STATUS_COMPLETED and self.epoch < self.config.epochs
 
     def finish(self) -> TrainResult:
-        """Summarise the run (diagnostics included) and tell the callback."""
+        """Summarise the run (diagnostics and budget points included); tell the callback."""
         result = summarize_run(
             config=self.config,
             history=self.history,
@@ -221,8 +206,27 @@ class Trainer:
             device=str(self.device),
             wall_seconds=time.perf_counter() - self._started,
         )
+        result = dataclasses.replace(result, budgets=self._budget_results(result))
         self.callback.on_end(result=result)
         return result
+
+    def _budget_results(self, result: TrainResult) -> dict[int, TrainResult]:
+        """Each budget point's k-epoch run: read off this run, or, when a schedule reads the
+        total budget, trained now as a run of its own (same seed, same data)."""
+        if self.budgets_separately:
+            return {
+                k: Trainer(dataclasses.replace(self.config, epochs=k), data=self.data).run()
+                for k in self.budget_epochs
+            }
+        return {
+            k: budget_result(
+                result,
+                epochs=k,
+                steps_per_epoch=self.steps_per_epoch,
+                wall_seconds=self._budget_seconds.get(k),
+            )
+            for k in self.budget_epochs
+        }
 
     def _run_epoch(self) -> tuple[str, str]:
         """One epoch of steps, then an evaluation if due. Returns (status, reason)."""
@@ -254,7 +258,13 @@ class Trainer:
 
     def _eval_due(self) -> bool:
         c = self.config
-        return self.epoch % c.eval_every == 0 or self.epoch >= c.epochs
+        return self.epoch % c.eval_every == 0 or self.epoch >= c.epochs or self._at_budget()
+
+    def _at_budget(self) -> bool:
+        """The end of a budget point's last epoch: its k-epoch run would end here."""
+        if self.budgets_separately:
+            return False
+        return any(self.step == k * self.steps_per_epoch for k in self.budget_epochs)
 
     def _step_eval_due(self) -> bool:
         """An evaluation point set by steps (`eval_every_steps`), mid-epoch or not."""
@@ -360,15 +370,21 @@ class Trainer:
         unless the run monitors one of them (then a scheduler needs it at every one)."""
         c = self.config
         monitored = c.monitor_metric in last_only_metrics(c.eval_features)
+        at_budget = self._at_budget()
         scores = evaluate(
             self.model,
             self.data,
             settings=self.eval_settings,
             augment_spec=self.augment_spec,
             device=self.device,
-            extras=last or monitored or self.step >= self.total_steps,
+            extras=last or monitored or at_budget or self.step >= self.total_steps,
         )
+        if at_budget:
+            self._budget_seconds[self.step // self.steps_per_epoch] = (
+                time.perf_counter() - self._started
+            )
         scores[m.TRAIN_EPOCH_LOSS] = self._epoch_mean_loss()
+        scores |= curve_scores(self.history.eval_steps, self.history.evals, self.step, scores)
         self.history.add_eval(self.step, self.epoch, scores)
         stop = self.callback.on_eval(
             step=self.step, epoch=self.epoch, metrics=scores, save_checkpoint=self.save_checkpoint
@@ -400,27 +416,16 @@ class Trainer:
         self.model.train(was_training)
 
 
-def load_data(config: TrialConfig) -> ImageData:
-    """The dataset a config names, in memory as uint8 (shared by seeds of one trial)."""
-    return load_dataset(
-        config.dataset,
-        data_dir=config.data_dir,
-        download=config.download,
-        synthetic_size=config.synthetic_size,
-        synthetic_classes=config.synthetic_classes,
-        synthetic_samples=config.synthetic_samples,
-    )
-
-
 def train(
     config: TrialConfig,
     *,
     callback: TrainCallback | None = None,
     checkpoint_dir: Any = None,
     data: ImageData | None = None,
+    budget_epochs: Sequence[int] = (),
 ) -> TrainResult:
     """Run one trial; resume from `checkpoint_dir` when it holds a usable checkpoint."""
-    trainer = Trainer(config, callback=callback, data=data)
+    trainer = Trainer(config, callback=callback, data=data, budget_epochs=budget_epochs)
     if checkpoint_dir is not None:
         trainer.restore(checkpoint_dir)
     return trainer.run()

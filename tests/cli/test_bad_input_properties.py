@@ -49,8 +49,30 @@ parameters:
   depth: {type: int, low: 1, high: 3}
 search: {algorithm: grid}
 """
+BUDGET_SPACE = """name: budgets
+description: Valid budget points inside one run, which the generators below break.
+metric: {name: eval/linear_acc}
+base: {epochs: 3, alpha_schedule: step}
+parameters:
+  objective: {type: categorical, choices: [rkdo, icon]}
+budgets: {epochs: [1, 2, 3]}
+search: {algorithm: grid}
+"""
+MULTI_SPACE = """name: multi
+description: A valid two-objective search the generators below break.
+metric: [{name: eval/linear_acc, mode: max}, {name: eval/linear_acc_auc}]
+parameters:
+  alpha: {type: float, low: 0.1, high: 0.9}
+search: {algorithm: tpe, num_samples: 2}
+scheduler: {kind: none}
+"""
 GOOD = yaml.safe_load(GOOD_SPACE)
-GOOD_SPACES = (GOOD, yaml.safe_load(GRID_SPACE))
+GOOD_SPACES = (
+    GOOD,
+    yaml.safe_load(GRID_SPACE),
+    yaml.safe_load(BUDGET_SPACE),
+    yaml.safe_load(MULTI_SPACE),
+)
 
 IN_PROCESS = settings(
     max_examples=200,

@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 import pytest
-from _support import run_cli
+from _support import sweep_then_report
 from scipy import stats
 
 from rkdo_tune import metrics as m
@@ -68,21 +68,9 @@ def study(tmp_path_factory, mlflow_server):
 
     folder = tmp_path_factory.mktemp("to-target")
     (folder / "space.yaml").write_text(SPACE)
-    proc = run_cli(
-        *("sweep", "--space", str(folder / "space.yaml"), "--name", "to_target"),
-        *("--storage", str(folder / "results"), "--tracking-uri", mlflow_server),
-        *("--experiment", "to_target"),
-        cwd=folder,
+    _, out = sweep_then_report(
+        folder, space=str(folder / "space.yaml"), experiment="to_target", tracking_uri=mlflow_server
     )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    out = folder / "report"
-    report = run_cli(
-        *("report", "--experiment", "to_target", "--tracking-uri", mlflow_server),
-        *("--out", str(out)),
-        cwd=folder,
-        timeout=300,
-    )
-    assert report.returncode == 0, report.stderr[-3000:]
     client = MlflowClient(tracking_uri=mlflow_server)
     experiment = client.get_experiment_by_name("to_target").experiment_id
     trials = client.search_runs(

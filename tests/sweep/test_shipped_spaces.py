@@ -24,8 +24,9 @@ TRAINING_RUNS = {
     "depth_ablation.yaml": (8 + 1) * 2,
     "temperature_schedule.yaml": (12 + 1) * 2,
     "adaptive_alpha.yaml": (16 + 1) * 2,
-    "resource_parity.yaml": 3 * 5,
-    "paper_protocol.yaml": 8 * 5,
+    "resource_parity.yaml": 2 * 5,  # budget points 1, 2 and 5 inside one run each
+    "paper_protocol.yaml": 2 * 5,  # budget points 1, 2, 5 and 10 inside one run each
+    "pareto_alpha_depth.yaml": (8 + 1) * 2,
 }
 README = Path(__file__).parents[2] / "search_spaces" / "README.md"
 RKDO_ONLY = {"alpha", "depth", "alpha_schedule", "alpha_min", "alpha_decay_factor"}
@@ -117,28 +118,25 @@ def test_adaptive_alpha_samples_each_kinds_own_knobs_only(run_study):
     assert seen == set(own)
 
 
-def test_resource_parity_runs_exactly_the_three_budgets(run_study):
+def test_resource_parity_reads_its_three_budgets_off_one_run_per_objective(run_study):
     space = load_space("resource_parity")
     configs = [trial_config(space, p, seed=42) for p in run_study(space)]
-    assert sorted((c.objective, c.epochs) for c in configs) == [
-        ("icon", 5),
-        ("rkdo", 1),
-        ("rkdo", 2),
-    ]
+    assert sorted((c.objective, c.epochs) for c in configs) == [("icon", 5), ("rkdo", 5)]
+    assert space.budget_epochs == (1, 2, 5)  # RKDO's claim at 1 and 2, I-Con's run at 5
     assert all(c.steps_per_epoch == 11 and c.eval_batches == 11 for c in configs)
-    assert all(c.epochs * c.steps_per_epoch in (11, 22, 55) for c in configs)
     assert space.seeds == PAPER_SEEDS
 
 
 def test_paper_protocol_is_the_full_grid_over_five_seeds(run_study):
     space = load_space("paper_protocol")
     assert isinstance(make_sampler(space), optuna.samplers.GridSampler)
-    cells = {(p["objective"], p["epochs"]) for p in run_study(space)}
-    assert cells == {(o, e) for o in ("rkdo", "icon") for e in (1, 2, 5, 10)}
+    assert {p["objective"] for p in run_study(space)} == {"rkdo", "icon"}
+    assert space.budget_epochs == (1, 2, 5, 10)  # the tables' epochs, inside one run
     assert space.seeds == (42, 123, 456, 789, 101)
     assert "steps_per_epoch" not in space.base and space.base["protocol"] == "paper"
-    config = trial_config(space, {"objective": "icon", "epochs": 10}, seed=42)
-    assert (config.steps_per_epoch, config.eval_batches, config.kl_eps) == (11, 11, 1e-8)
+    config = trial_config(space, {"objective": "icon"}, seed=42)
+    assert (config.epochs, config.steps_per_epoch, config.eval_batches) == (10, 11, 11)
+    assert config.kl_eps == 1e-8
 
 
 @pytest.mark.parametrize("name", ["depth_ablation", "adaptive_alpha", "temperature_schedule"])
@@ -152,7 +150,7 @@ def test_an_explicit_full_pass_keeps_its_budget_under_the_paper_protocol(name, r
 
 def test_paper_protocol_takes_the_papers_dataset_by_override():
     space = load_space("paper_protocol", overrides=["base.dataset=cifar10", "base.model=resnet18"])
-    config = trial_config(space, {"objective": "rkdo", "epochs": 10}, seed=101)
+    config = trial_config(space, {"objective": "rkdo"}, seed=101)
     assert (config.dataset, config.model, config.steps_per_epoch) == ("cifar10", "resnet18", 11)
 
 
@@ -173,10 +171,23 @@ def test_the_readme_documents_every_key_and_space():
 
 @pytest.mark.parametrize("file_name", sorted(set(TRAINING_RUNS) - {"smoke.yaml"}))
 def test_each_comparison_space_evaluates_at_least_ten_times_per_run(file_name, run_study):
-    from rkdo_tune.training.trainer import evaluation_steps
+    from rkdo_tune.training.run_setup import evaluation_steps
 
     space = load_space(file_name)
     for params in run_study(space):
         config = trial_config(space, params, seed=space.seeds[0])
         per_epoch = config.steps_per_epoch or 22  # digits: 22 batches of 64
         assert len(evaluation_steps(config, steps_per_epoch=per_epoch)) >= 10, params
+
+
+def test_pareto_alpha_depth_searches_two_objectives_from_the_reference(run_study):
+    space = load_space("pareto_alpha_depth")
+    assert [(o.name, o.mode) for o in space.objectives] == [
+        ("eval/linear_acc", "max"),
+        ("eval/linear_acc_auc", "max"),
+    ]
+    assert space.scheduler.kind == "none" and space.baseline == {"objective": "icon"}
+    sampled = run_study(space)  # Optuna's multi-objective TPE, as the sweep runs it
+    assert sampled[0] == {"alpha": 0.5, "depth": 3}
+    assert all(0.05 <= p["alpha"] <= 1 and 1 <= p["depth"] <= 6 for p in sampled)
+    assert len({(p["alpha"], p["depth"]) for p in sampled}) == 8

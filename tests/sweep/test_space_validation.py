@@ -11,6 +11,7 @@ import yaml
 
 from rkdo_tune.errors import UsageError
 from rkdo_tune.sweep import load_space
+from rkdo_tune.sweep.space import Objective
 
 DELETE = object()
 
@@ -42,6 +43,15 @@ GRID = {  # a grid-ready variant: no conditions, no points
     "parameters.alpha.when": DELETE,
     "parameters.depth.when": DELETE,
     "parameters.alpha.step": 0.1,
+}
+
+
+MULTI = {  # two objectives: the scheduler must be none
+    "metric": [
+        {"name": "eval/linear_acc", "mode": "max"},
+        {"name": "eval/linear_acc_auc", "mode": "max"},
+    ],
+    "scheduler.kind": "none",
 }
 
 
@@ -150,9 +160,41 @@ ROWS = [
     ),
     ("no-parameters", {"parameters": {}}, "parameters", "at least one"),
     # metric
-    ("metric-unknown", {"metric.name": "eval/linear_accuracy"}, "metric.name", "'eval/linear_acc'"),
+    ("metric-unknown", {"metric.name": "eval/linear_ac"}, "metric.name", "'eval/linear_acc'?"),
     ("metric-not-searchable", {"metric.name": "diag/steps"}, "metric.name", "'diag/steps'"),
     ("mode", {"metric.mode": "maximize"}, "metric.mode", "'maximize'"),
+    # several objectives
+    ("multi-asha", {**MULTI, "scheduler.kind": "asha"}, "scheduler.kind", "2 objectives"),
+    ("multi-median", {**MULTI, "scheduler.kind": "median"}, "scheduler.kind", "'median'"),
+    ("multi-empty", {"metric": []}, "metric", "[]"),
+    ("multi-not-mapping", {**MULTI, "metric": ["eval/linear_acc"]}, "metric[0]", "mapping"),
+    (
+        "multi-duplicate",
+        {
+            **MULTI,
+            "metric": [{"name": "eval/linear_acc"}, {"name": "eval/linear_acc", "mode": "min"}],
+        },
+        "metric[1].name",
+        "duplicate objective",
+    ),
+    (
+        "multi-unknown",
+        {**MULTI, "metric": [{"name": "eval/linear_acc"}, {"name": "eval/linear_acc_area"}]},
+        "metric[1].name",
+        "'eval/linear_acc_auc'",
+    ),
+    (
+        "multi-mode",
+        {**MULTI, "metric": [{"name": "eval/nmi"}, {"name": "eval/ari", "mode": "up"}]},
+        "metric[1].mode",
+        "'up'",
+    ),
+    (
+        "multi-key",
+        {**MULTI, "metric": [{"name": "eval/nmi", "mod": "max"}]},
+        "metric[0].mod",
+        "mode",
+    ),
     # conditions that can never hold
     ("when-impossible", {"parameters.depth.when": {"objective": "rkod"}}, "when.objective", "rkod"),
     ("when-fixed", {"parameters.depth.when": {"dataset": "cifar10"}}, "when.dataset", "'cifar10'"),
@@ -261,4 +303,32 @@ def test_empty_or_non_mapping_file(tmp_path, text, expected):
     space_file = tmp_path / "odd.yaml"
     space_file.write_text(text)
     with pytest.raises(UsageError, match=expected):
+        load_space(space_file)
+
+
+def test_several_objectives_load_with_the_first_as_primary(tmp_path):
+    space = load_space(
+        write(
+            tmp_path,
+            edited({**MULTI, "metric": [*MULTI["metric"], {"name": "eval/yardstick_loss"}]}),
+        )
+    )
+    assert [(o.name, o.mode) for o in space.objectives] == [
+        ("eval/linear_acc", "max"),
+        ("eval/linear_acc_auc", "max"),
+        ("eval/yardstick_loss", "min"),  # the metric's own direction by default
+    ]
+    assert (space.metric, space.mode) == ("eval/linear_acc", "max")
+    assert space.verdict.metric == "eval/linear_acc"
+    # Optuna's GridSampler ignores the values, so a grid serves several objectives too.
+    assert len(load_space(write(tmp_path, edited({**GRID, **MULTI}))).objectives) == 2
+    one = load_space(write(tmp_path, edited({"metric": [{"name": "eval/nmi"}]})))
+    assert [(o.name, o.mode) for o in one.objectives] == [("eval/nmi", "max")]  # asha is fine
+    assert load_space(write(tmp_path, VALID)).objectives == (Objective("eval/linear_acc", "max"),)
+
+
+def test_several_objectives_refuse_cma_es(tmp_path):
+    pytest.importorskip("cmaes")  # without it the space is refused for that reason first
+    space_file = write(tmp_path, edited({**MULTI, "search.algorithm": "cmaes"}))
+    with pytest.raises(UsageError, match=r"search\.algorithm: 'cmaes' is invalid: .*CmaEsSampler"):
         load_space(space_file)

@@ -22,7 +22,7 @@ from rkdo_tune.training import (
     Trainer,
     train,
 )
-from rkdo_tune.training.trainer import evaluation_steps
+from rkdo_tune.training.run_setup import evaluation_steps
 
 DIGITS = load_dataset("digits")
 
@@ -180,5 +180,7 @@ def test_evaluating_more_often_does_not_change_what_is_trained(objective):
     assert dense.history.train[m.TRAIN_LOSS] == plain.history.train[m.TRAIN_LOSS]
     at_epoch_ends = [dense.history.eval_steps.index(s) for s in plain.history.eval_steps]
     for key, values in plain.history.evals.items():
+        if key in m.CURVE_METRICS:  # read off the evaluations themselves: more points, new values
+            continue
         picked = [dense.history.evals[key][i] for i in at_epoch_ends]
         assert picked == pytest.approx(values, rel=0, abs=0, nan_ok=True), key
