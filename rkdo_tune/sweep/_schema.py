@@ -10,6 +10,7 @@ restated here: they come from building a `TrialConfig`.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import re
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from typing import TypedDict
 
 from rkdo_tune.config import FIELDS, ConfigValue, TrialConfig, coerce_value, suggest_key
 from rkdo_tune.errors import InvalidValue, UsageError
-from rkdo_tune.metrics import MODE_OF, SEARCHABLE_METRICS
+from rkdo_tune.metrics import CURVE_METRICS, EVAL_METRICS, MODE_OF, SEARCHABLE_METRICS
 from rkdo_tune.sweep._budgets import parse_budgets
 from rkdo_tune.sweep._checks import (
     PARAM_KEYS,
@@ -72,6 +73,8 @@ MODES = ("max", "min")
 DEFAULT_NUM_SAMPLES = 10
 MAX_GRID_POINTS = 10_000  # values of one parameter in a grid search
 _NAME = re.compile(r"[a-z0-9_-]+")
+# A run can monitor an evaluation score, not one read off its own curve (the AUC).
+MONITORABLE = tuple(k for k in EVAL_METRICS if k not in CURVE_METRICS)
 
 
 @dataclass(frozen=True)
@@ -136,6 +139,19 @@ def _base(source: str, value: object) -> tuple[dict[str, ConfigValue], TrialConf
         return base, TrialConfig(**base)
     except InvalidValue as exc:
         raise invalid(source, f"base.{exc.key}", exc.value, config_rule(exc)) from None
+
+
+def _monitored(
+    base: dict[str, ConfigValue], base_config: TrialConfig, *, metric: str
+) -> tuple[dict[str, ConfigValue], TrialConfig]:
+    """Each run monitors the metric the space searches (its peak, overspecialisation and
+    steps-to-target, and what a scheduler sees mid-run), unless `base` names another."""
+    if "monitor_metric" in base or metric not in MONITORABLE:
+        return base, base_config
+    if metric == base_config.monitor_metric:
+        return base, base_config
+    monitored = dataclasses.replace(base_config, monitor_metric=metric)
+    return {**base, "monitor_metric": metric}, monitored
 
 
 def _objective(source: str, path: str, value: object) -> Objective:
@@ -336,7 +352,7 @@ def parse_space(raw: object, source: str) -> SpaceFields:
         raise invalid(source, "description", description, "say why the ranges are what they are")
     objectives = _objectives(source, data["metric"])
     metric = objectives[0].name  # the primary objective
-    base, base_config = _base(source, data.get("base"))
+    base, base_config = _monitored(*_base(source, data.get("base")), metric=metric)
     parameters = parse_parameters(source, data["parameters"], base, base_config)
     search = _search(source, data.get("search"), parameters, base_config)
     seeds = _repeats(source, data.get("repeats"))

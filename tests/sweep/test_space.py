@@ -271,3 +271,27 @@ print("imported:", heavy)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert f"{bad}: parameters.alpha.high: 1.5 is invalid" in out.stdout
     assert "imported: []" in out.stdout
+
+
+def test_each_run_monitors_the_metric_the_space_searches(tmp_path):
+    """Peak, overspecialisation and steps-to-target follow `metric:`, unless base says."""
+    from rkdo_tune.sweep.space import load_space, trial_config
+
+    text = textwrap.dedent(
+        """\
+        name: knn
+        description: A search on the kNN accuracy.
+        metric: {name: eval/knn_acc}
+        parameters:
+          alpha: {type: float, low: 0.1, high: 0.9}
+        """
+    )
+    path = tmp_path / "space.yaml"
+    path.write_text(text)
+    space = load_space(path)
+    assert trial_config(space, {"alpha": 0.5}, seed=1).monitor_metric == "eval/knn_acc"
+    assert space.base_config.monitor_metric == "eval/knn_acc"
+    kept = load_space(path, overrides=["base.monitor_metric=eval/nmi"])
+    assert kept.base_config.monitor_metric == "eval/nmi"
+    path.write_text(text.replace("eval/knn_acc", "eval/linear_acc_auc"))
+    assert load_space(path).base_config.monitor_metric == "eval/linear_acc"  # not a curve's own
