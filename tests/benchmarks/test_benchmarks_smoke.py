@@ -17,7 +17,9 @@ import pytest
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
 
+import budget_reuse  # noqa: E402
 import loss_cost  # noqa: E402
+import shapes_gap  # noqa: E402
 import step_metrics  # noqa: E402
 import sweep_overhead  # noqa: E402
 import throughput  # noqa: E402
@@ -123,3 +125,26 @@ def test_step_metrics_times_both_sides_and_prints_the_ratio(tmp_path, capsys):
     seconds = json.loads(out.read_text())["seconds"]
     assert set(seconds) == {"every-step", "strided"}
     assert all(len(values) == 2 for values in seconds.values())
+
+
+@pytest.mark.slow
+@pytest.mark.ray
+def test_budget_reuse_runs_both_sides_and_finds_the_same_answers(tmp_path, capsys):
+    out = tmp_path / "budget_reuse.json"
+    shrink = ["budgets.epochs=[1, 2]", "base.steps_per_epoch=2", "base.eval_every_steps=null"]
+    argv = ["--repeats", "1", "--seeds", "1", *(f"--set={s}" for s in shrink)]
+    assert budget_reuse.main([*argv, "--json-out", str(out)]) == 0
+    assert "(training epochs 3 / 2 = 1.50x)" in capsys.readouterr().out
+    result = json.loads(out.read_text())
+    assert result["largest_difference"] == 0.0
+    assert all(len(walls) == 1 for walls in result["walls"].values())
+
+
+def test_shapes_gap_scores_pixels_and_an_arm(tmp_path, capsys):
+    out = tmp_path / "shapes_gap.json"
+    argv = ["--steps", "2", "--seeds", "42", "--objectives", "rkdo", "--no-ceiling"]
+    argv += ["--samples", "200", "--size", "16", "--classes", "4", "--batch-size", "16"]
+    assert shapes_gap.main([*argv, "--json-out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "PIXEL" in printed and "GAP" in printed
+    assert out.is_file()
