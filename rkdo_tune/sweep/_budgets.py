@@ -95,7 +95,7 @@ def schedules_reading_total(
     base_config: TrialConfig,
     baseline: dict[str, ConfigValue] | None,
 ) -> list[str]:
-    """'<where>: <schedule>' of each schedule a trial can get that reads the total budget."""
+    """'<where> <schedule>' of each schedule a trial can get that reads the total budget."""
     found = []
     for where, key, schedule in _schedule_values(parameters, base_config, baseline):
         kwargs = {"alpha_schedule": "constant", "tau_schedule": "level", key: schedule}

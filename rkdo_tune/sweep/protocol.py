@@ -187,12 +187,13 @@ def with_budget_points(trial: TrialSummary, *, metric: str, epochs: int) -> list
     """The trial, then one summary per budget point its final report carries: the k-epoch
     run's outcome as its own trial, `<id>@e<k>` with `epochs: k` (search stage only).
     `epochs`: the trial's own budget, named in its params when it has budget points."""
-    if trial.role.stage != STAGE_SEARCH or not budget_points(trial.metrics):
+    epochs_points = budget_points(trial.metrics)
+    if trial.role.stage != STAGE_SEARCH or not epochs_points:
         return [trial]
+    failed = trial.status == "error"  # its budget reports predate the error
     points = []
-    for k in budget_points(trial.metrics):
+    for k in epochs_points:
         report = budget_report(trial.metrics, k)
-        failed = trial.status == "error"  # a trial that raised has no budget reports
         points.append(
             TrialSummary(
                 trial_id=budget_trial_id(trial.trial_id, k),
