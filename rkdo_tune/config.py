@@ -35,6 +35,8 @@ ALPHA_SCHEDULES = ("constant", "linear", "cosine", "exponential", "step", "plate
 KERNELS = ("gaussian", "student_t")
 KMEANS_K = ("labels", "classes")
 EVAL_FEATURES = ("embedding", "backbone")
+SPLIT_TEST, SPLIT_VALIDATION = "test", "validation"
+EVAL_SPLITS = (SPLIT_TEST, SPLIT_VALIDATION)
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("fp32", "bf16")
 
@@ -153,6 +155,15 @@ class TrialConfig:
         "embedding",
         "Evaluate the head's embedding (reference) or backbone features.",
         EVAL_FEATURES,
+    )
+    eval_split: str = _opt(
+        SPLIT_TEST,
+        "The split a run is scored on: test, or validation (a held-out part of the train "
+        "split, trained without; a sweep's search stage when the space confirms).",
+        EVAL_SPLITS,
+    )
+    validation_fraction: float = _opt(
+        0.2, "The train split's share held out as the validation split (stratified, fixed)."
     )
     eval_every: int = _opt(1, "Evaluate every this many epochs (and always at the end).")
     eval_every_steps: int | None = _opt(
@@ -345,6 +356,7 @@ _RANGES: dict[str, tuple[Callable[[float], bool], str]] = {
     "lr": (lambda v: v > 0, "it must be > 0"),
     "weight_decay": (lambda v: v >= 0, "it must be >= 0"),
     "overspec_delta": (lambda v: v >= 0, "it must be >= 0"),
+    "validation_fraction": (lambda v: 0 < v <= 0.5, "it must lie in (0, 0.5]"),
     "early_stop_threshold": (lambda v: v > 0, "it must be > 0"),
     **dict.fromkeys(_POSITIVE_INTS, (lambda v: v >= 1, "it must be >= 1")),
     "synthetic_classes": (lambda v: v >= 2, "it must be >= 2"),

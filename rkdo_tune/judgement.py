@@ -10,7 +10,7 @@ prints the same way:
   outcome comes with its rule (`RULES`).
 - **The floors gate** (`floors.py`): a claim needs the arms' CIs beyond the
   stricter floor; "neither arm beats the raw-pixel floor on <dataset>: no claim".
-- **The context**: dataset, model, protocol and budget, named on every line.
+- **The context**: dataset, model, protocol, budget and scored split, named on every line.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from rkdo_tune import metrics as m
+from rkdo_tune.config import SPLIT_TEST
 from rkdo_tune.floors import LABEL_OF as FLOOR_LABEL_OF
 from rkdo_tune.floors import FloorCheck, no_claim_sentence
 
@@ -50,9 +51,16 @@ class StudyContext:
     model: str
     protocol: str
     budget: str
+    split: str = SPLIT_TEST  # the split its numbers are scored on (TrialConfig.eval_split)
 
     def label(self) -> str:
-        return f"{self.dataset}, {self.model}, protocol {self.protocol}, {self.budget}"
+        where = f"{self.split} split"
+        return f"{self.dataset}, {self.model}, protocol {self.protocol}, {self.budget}, {where}"
+
+    @property
+    def on_test(self) -> bool:
+        """Whether its numbers are test-split numbers (what the floors are computed on)."""
+        return self.split == SPLIT_TEST
 
 
 def budget_label(epochs: object, steps_per_epoch: object, batch_size: object) -> str:
@@ -71,6 +79,7 @@ def context_of(values: Mapping[str, object]) -> StudyContext:
         budget=budget_label(
             values.get("epochs", "?"), values.get("steps_per_epoch"), values.get("batch_size", "?")
         ),
+        split=str(values.get("eval_split") or SPLIT_TEST),  # a run before the field: test
     )
 
 

@@ -304,6 +304,18 @@ def floors_sentence(verdict: Verdict) -> str | None:
     )
 
 
+def split_sentence(verdict: Verdict) -> str | None:
+    """A warning when the verdict's numbers come from the split that selected its arms."""
+    if verdict.context is None or verdict.context.on_test:
+        return None
+    return (
+        f"These numbers come from the {verdict.context.split} split, on which the search "
+        "chose these configurations, and the confirmation stage that scores them on the test "
+        "split has not finished: they select, they do not estimate. No floors gate them "
+        "(the floors are test-split numbers)."
+    )
+
+
 def headline(verdict: Verdict, *, metric: str) -> str:
     """The one-line verdict on the primary endpoint, else on `metric` (the monitored one)."""
     if verdict.primary is not None:
@@ -353,7 +365,7 @@ def verdict_lines(verdict: Verdict) -> list[str]:
         f"Δ = RKDO − I-Con with 95% CI over {len(verdict.seeds)} {verdict.stage} seeds "
         f"({', '.join(map(str, verdict.seeds))}); {family}.",
     ]
-    lines += [text for text in (floors_sentence(verdict),) if text]
+    lines += [text for text in (floors_sentence(verdict), split_sentence(verdict)) if text]
     if verdict.pairs < MIN_TEST_PAIRS:
         lines.append(
             f"Too few seeds for a test: {verdict.pairs} pairs, {MIN_TEST_PAIRS} needed. "

@@ -57,11 +57,16 @@ def test_the_gate_names_the_dataset_and_makes_no_claim_below_the_floor():
     assert "only RKDO beats the raw-pixel floor on digits" in only.sentence("digits")
 
 
-def test_context_names_dataset_model_protocol_and_budget():
+def test_context_names_dataset_model_protocol_budget_and_split():
     values = {"dataset": "shapes", "model": "small_cnn", "protocol": "full", "epochs": 3}
     context = context_of({**values, "steps_per_epoch": 100, "batch_size": 64})
-    assert context.label() == "shapes, small_cnn, protocol full, 3 epochs × 100 steps, batch 64"
+    assert context.label() == (
+        "shapes, small_cnn, protocol full, 3 epochs × 100 steps, batch 64, test split"
+    )
+    assert context.on_test  # a record before `eval_split` was scored on test
     assert budget_label(10, None, 64) == "10 full epochs, batch 64"
+    held_out = context_of({**values, "eval_split": "validation"})
+    assert held_out.label().endswith(", validation split") and not held_out.on_test
 
 
 def test_directions():

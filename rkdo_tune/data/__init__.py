@@ -17,6 +17,8 @@ _LAZY = {
     "two_views": "rkdo_tune.data.augment",
     "ImageData": "rkdo_tune.data.sources",
     "load_dataset": "rkdo_tune.data.sources",
+    "holdout_validation": "rkdo_tune.data.splits",
+    "validation_indices": "rkdo_tune.data.splits",
 }
 
 __all__ = ["DATASETS", "check_available", *_LAZY]

@@ -200,15 +200,15 @@ def families_section(families: Sequence[HolmFamily]) -> list[str]:
 
 
 def probe_size_lines(seeds: pd.DataFrame) -> list[str]:
-    """How many test images score the linear probe, with a warning below SMALL_PROBE_TEST."""
+    """How many images score the linear probe, with a warning below SMALL_PROBE_TEST."""
     if m.EVAL_PROBE_TEST_SIZE not in seeds or seeds[m.EVAL_PROBE_TEST_SIZE].dropna().empty:
         return []
     n = int(seeds[m.EVAL_PROBE_TEST_SIZE].dropna().min())
     if n >= m.SMALL_PROBE_TEST:
-        return [f"The linear probe is scored on {n} test images (its test split).", ""]
+        return [f"The linear probe is scored on {n} images (the probe's own test part).", ""]
     cv = m.LABEL_OF[m.EVAL_LINEAR_ACC_CV]
     return [
-        f"> **Warning:** the linear probe is scored on only {n} test images, so one image "
+        f"> **Warning:** the linear probe is scored on only {n} images, so one image "
         f"moves it by {100 / n:.2f} points and some classes have a handful of images. Read "
         f"`{m.EVAL_LINEAR_ACC_CV}` ({cv}) beside it: the same features, every image scored.",
         "",

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from rkdo_tune import metrics as m
-from rkdo_tune.config import FIELDS, TrialConfig
+from rkdo_tune.config import FIELDS, SPLIT_TEST, TrialConfig
 from rkdo_tune.errors import InvalidValue, UsageError
 from rkdo_tune.floors import References
 from rkdo_tune.inference import best_index, holm
@@ -203,6 +203,10 @@ def study_verdict(
     if fresh[0] in rerun and fresh[1] in rerun:  # both re-runs have seed runs
         stage, seeds, pair = STAGE_CONFIRMATION, arms.confirmation, (fresh[0], fresh[1])
     wanted = (*m.VERDICT_METRICS, m.TRAIN_EPOCH_LOSS)
+    # The estimated trial's own record: a confirmation re-run holds its scored split.
+    context = study_context(
+        {**(base or {}), **trial_params.get(rkdo, {}), **split_of(seeds, pair[0])}
+    )
     verdict = build_verdict(
         per_seed(seeds, pair[0], wanted),
         per_seed(seeds, pair[1], wanted),
@@ -211,11 +215,20 @@ def study_verdict(
         stage=stage,
         primary=primary,
         margin=margin,
-        context=study_context({**(base or {}), **trial_params.get(rkdo, {})}),
-        references=references,
+        context=context,
+        references=references if context.on_test else None,  # the floors are test numbers
     )
     others = other_confirmed(board, arms, rkdo=rkdo, control=control, metric=metric)
     return StudyVerdict(best, rkdo, control, verdict, pair, others, warnings, "", labels)
+
+
+def split_of(seeds: pd.DataFrame, trial_id: str) -> dict[str, str]:
+    """{"eval_split": the split a trial's seed runs were scored on}; test for a sweep
+    recorded before the field (no `eval_split` column)."""
+    if "eval_split" not in seeds:
+        return {"eval_split": SPLIT_TEST}
+    found = seeds.loc[seeds["trial_id"] == trial_id, "eval_split"].dropna().unique()
+    return {"eval_split": str(found[0]) if len(found) == 1 else SPLIT_TEST}
 
 
 def study_context(values: Mapping[str, ParamValue]) -> StudyContext:
@@ -335,7 +348,7 @@ def verdict_frame(sv: StudyVerdict) -> pd.DataFrame:
                 "sd_delta": row.comparison.sd,
                 "mde_80": row.mde if row.primary else math.nan,
                 "seeds_for_margin": row.seeds_for_margin if row.primary else None,
-                "split": "test",
+                "split": v.context.split if v.context is not None else SPLIT_TEST,
             }
             for index, row in enumerate(rows)
         ]

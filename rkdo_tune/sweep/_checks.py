@@ -47,6 +47,22 @@ SECTION_KEYS: dict[str, tuple[str, ...]] = {
 }
 
 
+# TrialConfig fields the sweep sets for every run, so that no section of a space may:
+# the seed from `repeats.seeds`, the scored split from the stage (SearchSpace.eval_split).
+SET_BY_SWEEP = {
+    "seed": "seeds are set by repeats.seeds",
+    "eval_split": "the sweep sets it: a space with `confirm` searches on the validation "
+    "split and confirms on test, any other scores test",
+}
+
+
+def check_not_set_by_sweep(source: str, section: str, mapping: Mapping[object, object]) -> None:
+    """Refuse a key of `mapping` (section `section` of a space) that SET_BY_SWEEP holds."""
+    for key, reason in SET_BY_SWEEP.items():
+        if key in mapping:
+            raise invalid(source, f"{section}.{key}", mapping[key], reason)
+
+
 def invalid(source: str, path: str, value: object, reason: str) -> UsageError:
     """The error ``<source>: <path>: <value> is invalid: <reason>``."""
     where = f"{source}: {path}: " if path else f"{source}: "

@@ -72,6 +72,8 @@ def study_verdict(outcome: SweepOutcome, space: SearchSpace) -> Verdict | None:
     confirmed = [t for t in (confirmed_best, confirmed_control) if t is not None]
     if len(confirmed) == 2 and all(t.per_seed(outcome.metric) for t in confirmed):
         best, control, stage = confirmed_best, confirmed_control, STAGE_CONFIRMATION
+    split = {"eval_split": space.eval_split(stage)}
+    context = context_of({**space.base_config.to_dict(), **rkdo[0].params, **split})
     return build_verdict(
         _per_seed(best),
         _per_seed(control),
@@ -80,8 +82,8 @@ def study_verdict(outcome: SweepOutcome, space: SearchSpace) -> Verdict | None:
         stage=stage,
         primary=space.verdict.metric,
         margin=space.verdict.margin,
-        context=context_of({**space.base_config.to_dict(), **rkdo[0].params}),
-        references=outcome.references,
+        context=context,
+        references=outcome.references if context.on_test else None,
     )
 
 

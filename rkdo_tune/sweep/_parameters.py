@@ -16,6 +16,7 @@ from rkdo_tune.errors import InvalidValue
 from rkdo_tune.sweep._checks import (
     PARAM_KEYS,
     check_keys,
+    check_not_set_by_sweep,
     config_rule,
     invalid,
     read_bool,
@@ -237,11 +238,10 @@ def parse_parameters(
     if not specs:
         raise invalid(source, "parameters", value, "declare at least one parameter")
     check_keys(source, "parameters", specs, FIELDS)
+    check_not_set_by_sweep(source, "parameters", specs)
     earlier: dict[str, Parameter] = {}
     for name, spec in specs.items():
         path = f"parameters.{name}"
-        if name == "seed":
-            raise invalid(source, path, spec, "seeds are set by repeats.seeds")
         spec = read_mapping(source, path, spec)
         check_keys(source, path, spec, PARAM_KEYS, required=("type",))
         kind = read_choice(source, f"{path}.type", spec["type"], PARAM_TYPES)

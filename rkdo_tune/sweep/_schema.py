@@ -26,6 +26,7 @@ from rkdo_tune.sweep._checks import (
     SECTION_KEYS,
     TOP_KEYS,
     check_keys,
+    check_not_set_by_sweep,
     config_rule,
     invalid,
     read_choice,
@@ -132,8 +133,7 @@ def _base(source: str, value: object) -> tuple[dict[str, ConfigValue], TrialConf
     """The keys the file fixes, and the TrialConfig they make over the defaults."""
     base = read_mapping(source, "base", value)
     check_keys(source, "base", base, FIELDS)
-    if "seed" in base:
-        raise invalid(source, "base.seed", base["seed"], "seeds are set by repeats.seeds")
+    check_not_set_by_sweep(source, "base", base)
     base = {key: coerce_value(key, v, source=f"{source}: base.{key}") for key, v in base.items()}
     try:  # the base alone must make a valid config
         return base, TrialConfig(**base)

@@ -22,6 +22,7 @@ from rkdo_tune.metrics import EVAL_LINEAR_ACC, VERDICT_METRICS
 from rkdo_tune.sweep._checks import (
     SECTION_KEYS,
     check_keys,
+    check_not_set_by_sweep,
     config_rule,
     invalid,
     read_choice,
@@ -67,8 +68,7 @@ def parse_baseline(
         return None  # an I-Con-only space has nothing to compare with an I-Con arm
     given = read_mapping(source, "baseline", data.get("baseline"))
     check_keys(source, "baseline", given, SECTION_KEYS["baseline"])
-    if "seed" in given:
-        raise invalid(source, "baseline.seed", given["seed"], "seeds are set by repeats.seeds")
+    check_not_set_by_sweep(source, "baseline", given)
     arm = {"objective": BASELINE_OBJECTIVE}
     arm.update(
         {key: coerce_value(key, v, source=f"{source}: baseline.{key}") for key, v in given.items()}

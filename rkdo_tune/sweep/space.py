@@ -20,7 +20,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import rkdo_tune
-from rkdo_tune.config import ConfigValue, TrialConfig, config_from_mapping, read_yaml, suggest_key
+from rkdo_tune.config import (
+    SPLIT_TEST,
+    SPLIT_VALIDATION,
+    ConfigValue,
+    TrialConfig,
+    config_from_mapping,
+    read_yaml,
+    suggest_key,
+)
 from rkdo_tune.errors import UsageError
 from rkdo_tune.sweep._overrides import apply_overrides
 from rkdo_tune.sweep._parameters import Parameter, condition_holds
@@ -34,6 +42,7 @@ from rkdo_tune.sweep._schema import (
     VerdictSettings,
     parse_space,
 )
+from rkdo_tune.verdict import STAGE_SEARCH
 
 if TYPE_CHECKING:
     import optuna
@@ -88,6 +97,13 @@ class SearchSpace:
     raw: Mapping[str, Any]  # YAML as read: any structure
     verdict: VerdictSettings = field(default_factory=VerdictSettings)  # primary endpoint, margin
     budget_epochs: tuple[int, ...] = ()  # budget points inside one run (`_budgets`)
+
+    def eval_split(self, stage: str) -> str:
+        """The split a trial of `stage` is scored on: with a confirmation stage, the search
+        selects on the validation split and the test split scores the chosen configurations
+        once (issue 18 §3); without one, the search is scored on test as published."""
+        selects = self.confirm is not None and stage == STAGE_SEARCH
+        return SPLIT_VALIDATION if selects else SPLIT_TEST
 
     def with_updates(
         self,

@@ -223,7 +223,12 @@ def sweep_trial(
     set_cpu_threads(space.resources.cpus)
     role, values = split_markers(params)  # trial_config rejects keys that are not config fields
     configs = [trial_config(space, values, seed=seed) for seed in space.seeds]
-    configs = [dataclasses.replace(c, device=trial_device(c.device, space)) for c in configs]
+    configs = [
+        dataclasses.replace(
+            c, device=trial_device(c.device, space), eval_split=space.eval_split(role.stage)
+        )
+        for c in configs
+    ]
     observer = observer_factory() if observer_factory is not None else TrialObserver()
     trial_id, node_id = trial_identity()
     try:

@@ -9,8 +9,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from rkdo_tune.config import SCOPE_RKDO, TrialConfig, fields_in_scope
-from rkdo_tune.data import ImageData, load_dataset
+from rkdo_tune.config import SCOPE_RKDO, SPLIT_VALIDATION, TrialConfig, fields_in_scope
+from rkdo_tune.data import ImageData, holdout_validation, load_dataset
 from rkdo_tune.errors import UsageError
 from rkdo_tune.schedules import schedules_over_total
 
@@ -74,8 +74,10 @@ def schedules_reading_total(config: TrialConfig) -> list[str]:
 
 
 def load_data(config: TrialConfig) -> ImageData:
-    """The dataset a config names, in memory as uint8 (shared by seeds of one trial)."""
-    return load_dataset(
+    """The dataset a config names, in memory as uint8 (shared by seeds of one trial), split
+    as its run is scored: on `eval_split` validation, the train split less the held-out
+    images, and those images as the split the run is scored on."""
+    data = load_dataset(
         config.dataset,
         data_dir=config.data_dir,
         download=config.download,
@@ -83,3 +85,6 @@ def load_data(config: TrialConfig) -> ImageData:
         synthetic_classes=config.synthetic_classes,
         synthetic_samples=config.synthetic_samples,
     )
+    if config.eval_split == SPLIT_VALIDATION:
+        return holdout_validation(data, config.validation_fraction)
+    return data

@@ -108,7 +108,34 @@ def test_baseline_arm_and_confirmation_end_in_scipys_verdict(tmp_path, mlflow_se
         assert logged.get(key, math.nan) == pytest.approx(expected, nan_ok=True), key
     assert sweep.data.tags[lay.TAG_VERDICT].startswith("RKDO (α = ")
 
+    _check_splits(client, sweep, by_stage_arm, study)
     _check_report(tmp_path, mlflow_server, sweep, baseline)
+
+
+def _check_splits(client, sweep, by_stage_arm, study) -> None:
+    """Selection reads the validation split only; the test split scores the confirmation.
+
+    Each seed run records its split (`eval_split`: its own param, else the sweep run's),
+    and the probe's scored count shows which images it saw: the full protocol scores
+    every image of the split, digits holding out 287 of its 1437 training images."""
+    assert sweep.data.params["eval_split"] == "test"  # the sweep's fixed setting
+    for (stage, _), trial_runs in by_stage_arm.items():
+        split, scored = ("validation", 287) if stage == "search" else ("test", 360)
+        for trial_run in trial_runs:
+            seed_runs = client.search_runs(
+                [trial_run.info.experiment_id],
+                filter_string=f"tags.`{lay.TAG_PARENT}` = '{trial_run.info.run_id}'",
+            )
+            for run in seed_runs:
+                assert run.data.params.get("eval_split", "test") == split, run.info.run_name
+                assert run.data.metrics[m.EVAL_PROBE_TEST_SIZE] == scored
+    # What Optuna was told, and what ranked the trials, are the validation means.
+    told = sorted(t.value for t in study.trials)
+    key = f"{lay.MEAN_PREFIX}{m.EVAL_LINEAR_ACC}"
+    searched = sorted(r.data.metrics[key] for r in by_stage_arm["search", "search"])
+    assert told == pytest.approx(searched)
+    best = max(by_stage_arm["search", "search"], key=lambda r: r.data.metrics[key])
+    assert sweep.data.tags[lay.TAG_BEST_TRIAL_ID] == best.data.tags[lay.TAG_TRIAL_ID]
 
 
 def _check_report(tmp_path, mlflow_server, sweep, baseline) -> None:
@@ -128,7 +155,9 @@ def _check_report(tmp_path, mlflow_server, sweep, baseline) -> None:
     assert f"Best RKDO configuration: trial `{best_id}`" in verdict
     assert f"Control: trial `{baseline_id}`, the baseline arm" in verdict
     assert "Estimated on fresh seeds (stage confirmation)" in verdict
+    assert "search stage: the validation split; confirmation stage: the test split" in markdown
     rows = {row["metric"]: row for row in csv.DictReader((out / "verdict.csv").open())}
+    assert {row["split"] for row in rows.values()} == {"test"}
     for metric in m.VERDICT_METRICS:
         key = f"{lay.VERDICT_METRIC_PREFIX}{metric}"
         assert float(rows[metric]["delta"]) == pytest.approx(logged[f"{key}/delta"], abs=1e-12)

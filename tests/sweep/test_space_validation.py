@@ -11,6 +11,7 @@ import yaml
 
 from rkdo_tune.errors import UsageError
 from rkdo_tune.sweep import load_space
+from rkdo_tune.sweep._checks import SET_BY_SWEEP
 from rkdo_tune.sweep.space import Objective
 
 DELETE = object()
@@ -332,3 +333,30 @@ def test_several_objectives_refuse_cma_es(tmp_path):
     space_file = write(tmp_path, edited({**MULTI, "search.algorithm": "cmaes"}))
     with pytest.raises(UsageError, match=r"search\.algorithm: 'cmaes' is invalid: .*CmaEsSampler"):
         load_space(space_file)
+
+
+@pytest.mark.parametrize("section", ["base", "parameters", "baseline"])
+@pytest.mark.parametrize("key", sorted(SET_BY_SWEEP))
+def test_fields_the_sweep_sets_are_refused_in_every_section(tmp_path, section, key):
+    """The seed and the scored split come from the sweep (repeats, stage), never a file."""
+    raw = edited({"parameters.objective": DELETE, "parameters.alpha.when": DELETE})
+    raw["parameters"].pop("depth")
+    raw["search"].pop("points_to_evaluate")
+    raw["baseline"] = {}
+    value = {"seed": 1, "eval_split": "validation"}[key]
+    raw[section][key] = value if section != "parameters" else {"type": "categorical"}
+    space_file = write(tmp_path, raw)
+    with pytest.raises(UsageError) as caught:
+        load_space(space_file)
+    message = str(caught.value)
+    assert "\n" not in message and message.startswith(f"{space_file}: {section}.{key}: ")
+    assert SET_BY_SWEEP[key] in message
+
+
+def test_the_search_selects_on_validation_only_with_a_confirmation_stage(tmp_path):
+    plain = load_space(write(tmp_path, edited({})))
+    assert plain.eval_split("search") == plain.eval_split("confirmation") == "test"
+    confirming = load_space(write(tmp_path, edited({"confirm": {"top": 1}})))
+    assert confirming.eval_split("search") == "validation"
+    assert confirming.eval_split("confirmation") == "test"
+    assert confirming.base_config.eval_split == "test"  # the floors' and the sweep run's
