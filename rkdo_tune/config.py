@@ -26,7 +26,8 @@ from rkdo_tune.metrics import EVAL_METRICS
 from rkdo_tune.protocols import DEFAULT_PROTOCOL, FROM_PROTOCOL, PRESETS, PROTOCOLS
 from rkdo_tune.user_files import read_text_file
 
-OBJECTIVES = ("rkdo", "icon")
+OBJECTIVE_RKDO, OBJECTIVE_ICON = "rkdo", "icon"
+OBJECTIVES = (OBJECTIVE_RKDO, OBJECTIVE_ICON)
 DATASETS = ("digits", "synthetic", "shapes", "cifar10", "cifar100", "stl10")
 MODELS = ("small_cnn", "resnet18", "resnet18_cifar")
 RECURSIONS = ("in_batch", "temporal")

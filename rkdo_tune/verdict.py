@@ -46,6 +46,7 @@ from rkdo_tune.judgement import (
 PerSeed = Mapping[str, Mapping[int, float]]
 
 FAMILY = "verdict"  # the Holm family: every metric of VERDICT_METRICS, one test each
+DEFAULTS_FAMILY = "default against default"  # the same, RKDO's default vs I-Con's (I-Con tuned)
 # The arms of a study: configurations the search proposed, and the I-Con control arm.
 ARM_SEARCH, ARM_BASELINE = "search", "baseline"
 ARMS = (ARM_SEARCH, ARM_BASELINE)
@@ -114,6 +115,7 @@ class Verdict:
     context: StudyContext | None = None
     references: References | None = None
     gates: Mapping[str, FloorGate] = field(default_factory=dict)  # metric -> floor check
+    family: str = FAMILY  # the name of its secondary metrics' Holm family
 
     @property
     def primary(self) -> MetricVerdict | None:
@@ -174,6 +176,7 @@ def build_verdict(
     margin: float = DEFAULT_MARGIN,
     context: StudyContext | None = None,
     references: References | None = None,
+    family: str = FAMILY,
 ) -> Verdict:
     """Paired comparisons over the seeds both arms share.
 
@@ -210,6 +213,7 @@ def build_verdict(
         context=context,
         references=references,
         gates=gates,
+        family=family,
     )
 
 
@@ -353,7 +357,7 @@ def loss_sentence(verdict: Verdict) -> str | None:
 def verdict_lines(verdict: Verdict) -> list[str]:
     """The verdict as plain lines: the family, one sentence per metric, the loss aside."""
     primary = verdict.primary
-    family = f"Holm over the {verdict.family_size} metrics of the '{FAMILY}' family"
+    family = f"Holm over the {verdict.family_size} metrics of the '{verdict.family}' family"
     if primary is not None:
         label = m.LABEL_OF.get(primary.metric, primary.metric)
         family = (

@@ -38,6 +38,7 @@ from rkdo_tune.report import (
 )
 from rkdo_tune.report._families import MATCHED, TIES, family
 from rkdo_tune.report._md_environment import environment_section
+from rkdo_tune.report._verdict_csv import verdict_frame
 from rkdo_tune.tracking import reading
 from rkdo_tune.verdict import ARM_BASELINE, ARM_SEARCH, STAGE_SEARCH, STAGES
 
@@ -155,7 +156,7 @@ def write_sweep_report(
     content = replace(content, verdict=verdict)
     report_block = driver_environment()
     content = replace(content, environment=environment_section(evidence.environment, report_block))
-    _write_tables(content, out_dir, verdict=_verdict.verdict_frame(study), others=study.others)
+    _write_tables(content, out_dir, verdict=verdict_frame(study), others=study.others)
     _write_to_target(to_target, out_dir)
     reading.log_seed_metrics(client, _targets.seed_metrics(to_target.per_seed))
     path = out_dir / "report.md"

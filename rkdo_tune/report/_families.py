@@ -12,18 +12,21 @@ from dataclasses import dataclass
 
 from rkdo_tune import metrics as m
 from rkdo_tune.inference import family_size
+from rkdo_tune.verdict import DEFAULTS_FAMILY as DEFAULTS
 from rkdo_tune.verdict import FAMILY as VERDICT
 
 TIES = "ties with the best"
 CONFIRMED = "other confirmed configurations"
 MATCHED = "matched settings"
-NAMES = (VERDICT, CONFIRMED, TIES, MATCHED)  # the order the report lists them in
+NAMES = (VERDICT, DEFAULTS, CONFIRMED, TIES, MATCHED)  # the order the report lists them in
 
 _VERDICT_MEASURES = ", ".join(m.LABEL_OF[name] for name in m.VERDICT_METRICS)
 MEMBERS = {
     VERDICT: "the best RKDO configuration against its I-Con control, one paired t-test per "
     f"secondary metric: the verdict's measures ({_VERDICT_MEASURES}) "
     "but the primary endpoint when the sweep names one, which is judged alone",
+    DEFAULTS: "RKDO's default against I-Con's (a tuned baseline's sweep), one paired t-test "
+    "per secondary metric of the verdict's measures",
     CONFIRMED: "each other confirmed RKDO configuration against the control's confirmation "
     "run, one paired t-test on the monitored metric over the fresh seeds",
     TIES: "each other search configuration against the leaderboard's best, one paired t-test "

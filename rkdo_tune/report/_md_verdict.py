@@ -10,7 +10,7 @@ from rkdo_tune import metrics as m
 from rkdo_tune.floors import reference_rows
 from rkdo_tune.inference import MIN_WILCOXON_PAIRS
 from rkdo_tune.judgement import RULES, metric_heading
-from rkdo_tune.report._families import CONFIRMED, VERDICT, HolmFamily, family
+from rkdo_tune.report._families import CONFIRMED, DEFAULTS, VERDICT, HolmFamily, family
 from rkdo_tune.report._markdown import interval, num, p_value, signed, table, winner_cell
 from rkdo_tune.report._verdict import CONTROL_BASELINE, CONTROL_UNMATCHED, StudyVerdict
 from rkdo_tune.verdict import (
@@ -74,12 +74,18 @@ def floors_table(v: Verdict) -> list[str]:
     return [intro, "", table(header, reference_rows(refs, metrics)), ""]
 
 
+def _secondary(v: Verdict) -> list[float]:
+    return [row.comparison.p_t for row in v.rows if not row.primary]
+
+
 def verdict_families(sv: StudyVerdict) -> list[HolmFamily]:
-    """The verdict's Holm families: the secondary metrics and the other confirmed ones."""
+    """The verdict's Holm families: the secondary metrics, those of default against default
+    (a tuned baseline), and the other confirmed configurations."""
     if sv.verdict is None:
         return []
-    secondary = [row.comparison.p_t for row in sv.verdict.rows if not row.primary]
-    out = [family(VERDICT, secondary)]
+    out = [family(VERDICT, _secondary(sv.verdict))]
+    if sv.defaults is not None:
+        out.append(family(DEFAULTS, _secondary(sv.defaults)))
     if not sv.others.empty:
         out.append(family(CONFIRMED, sv.others["p_value"].tolist()))
     return out
@@ -93,9 +99,51 @@ def verdict_section(sv: StudyVerdict, *, metric: str) -> list[str]:
     if sv.verdict is None or sv.control is None or sv.rkdo is None:
         return [*lines, sv.missing]
     v = sv.verdict
+    lines += [TUNED_INTRO, "", f"### {TUNED_TITLE}", ""] if sv.defaults is not None else []
     lines += [f"**{headline(v, metric=metric)}**", ""]
     lines += [_who(sv, metric=metric), "", _seeds_line(sv, v), ""]
     lines += floors_table(v)
+    families = verdict_families(sv)
+    lines += [*_verdict_table(v, families[0]), *_rules_lines(v), *verdict_lines(v)]
+    lines += ["", *_defaults(sv, families, metric=metric)]
+    return [*lines, "", *_others(sv, families, metric=metric)]
+
+
+TUNED_TITLE = "Tuned against tuned"
+DEFAULTS_TITLE = "Default against default"
+TUNED_INTRO = (
+    "I-Con was tuned as RKDO was: its own knobs through the same sampler, the same number "
+    "of trials, the same scheduler, seeds, selection and confirmation. Two comparisons "
+    "follow, each labelled: each objective's best against the other's, then each objective's "
+    "default settings against the other's."
+)
+
+
+def _defaults(sv: StudyVerdict, families: Sequence[HolmFamily], *, metric: str) -> list[str]:
+    """### Default against default: RKDO's base settings against I-Con's, when I-Con was tuned."""
+    v = sv.defaults
+    if v is None:
+        return []
+    rkdo_run, icon_run = sv.defaults_on or ("", "")
+    where = "fresh seeds (stage confirmation)" if v.stage == STAGE_CONFIRMATION else "search seeds"
+    lines = [
+        "### Default against default",
+        "",
+        f"**{headline(v, metric=v.rows[0].metric if v.rows else '')}**",
+        "",
+    ]
+    lines += [
+        f"RKDO at the space's base settings (trial `{rkdo_run}`) against I-Con at its "
+        f"reference knobs (trial `{icon_run}`), on the {where}, seeds "
+        f"{', '.join(map(str, v.seeds)) or 'none shared'}.",
+        "",
+    ]
+    fam = next(f for f in families if f.name == DEFAULTS)
+    return [*lines, *_verdict_table(v, fam), *verdict_lines(v)]
+
+
+def _verdict_table(v: Verdict, fam: HolmFamily) -> list[str]:
+    """One row per metric, then the line naming the secondary metrics' Holm family."""
     header = ["metric", "endpoint", "n", "RKDO", "I-Con", "Δ = RKDO − I-Con", "95% CI of Δ"]
     header += ["p (paired t)", "p (Wilcoxon)", "p_Holm", "better", "outcome"]
     rows = [
@@ -115,11 +163,7 @@ def verdict_section(sv: StudyVerdict, *, metric: str) -> list[str]:
         ]
         for row in v.rows
     ]
-    families = verdict_families(sv)
-    lines += [table(header, rows), "", f"{families[0].label()}: {families[0].members}.", ""]
-    lines += _rules_lines(v)
-    lines += verdict_lines(v)
-    return [*lines, "", *_others(sv, families, metric=metric)]
+    return [table(header, rows), "", f"{fam.label()}: {fam.members}.", ""]
 
 
 def _who(sv: StudyVerdict, *, metric: str) -> str:

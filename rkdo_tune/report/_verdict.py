@@ -18,7 +18,6 @@ is which comes from the trial runs' arm and stage (`sweep.protocol.TrialRole`):
 from __future__ import annotations
 
 import contextlib
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -35,6 +34,8 @@ from rkdo_tune.report._stats import ICON, RANK_MEAN, RKDO
 from rkdo_tune.tracking.reading import ParamValue, TrialRole
 from rkdo_tune.verdict import (
     ARM_BASELINE,
+    DEFAULTS_FAMILY,
+    FAMILY,
     STAGE_CONFIRMATION,
     STAGE_SEARCH,
     MetricVerdict,
@@ -50,6 +51,7 @@ VERDICT_STATUSES = (*COMPARABLE_STATUSES, "diverged")
 CONTROL_BASELINE = "the baseline arm"
 CONTROL_MATCHED = "the best I-Con search trial at matched settings"
 CONTROL_UNMATCHED = "the best I-Con search trial (settings not matched)"
+CONTROL_TUNED = "the best trial of I-Con's own study (tuned as RKDO is)"
 
 
 @dataclass(frozen=True)
@@ -59,8 +61,9 @@ class Arms:
     search: pd.DataFrame  # search stage, search arm: what the leaderboard ranks
     baseline_seeds: pd.DataFrame  # search stage, baseline arm
     confirmation: pd.DataFrame  # confirmation stage, both arms
-    baseline: str | None  # the baseline arm's search-stage trial
+    baseline: str | None  # the baseline arm's search-stage trial: I-Con's default
     confirmation_of: dict[str, str]  # search-stage trial id -> its confirmation trial id
+    reference: str | None = None  # RKDO's default, the other baseline-arm trial (I-Con tuned)
 
     @property
     def search_stage(self) -> pd.DataFrame:
@@ -74,9 +77,10 @@ def split_arms(seeds: pd.DataFrame, roles: Mapping[str, TrialRole], *, baseline_
     confirming = pd.Series([r.stage == STAGE_CONFIRMATION for r in role], index=seeds.index)
     baseline = pd.Series([r.arm == ARM_BASELINE for r in role], index=seeds.index)
     in_search = ~confirming
-    baselines = sorted(
-        t for t, r in roles.items() if r.arm == ARM_BASELINE and r.stage == STAGE_SEARCH
-    )
+    fixed = sorted(t for t, r in roles.items() if r.arm == ARM_BASELINE and r.stage == STAGE_SEARCH)
+    objective = _objectives(seeds)
+    baselines = [t for t in fixed if objective.get(t, ICON) == ICON]
+    references = [t for t in fixed if t not in baselines]
     chosen = baseline_tag if baseline_tag in baselines else (baselines[0] if baselines else None)
     confirmation_of = {
         r.confirms: t for t, r in sorted(roles.items()) if r.stage == STAGE_CONFIRMATION
@@ -87,7 +91,15 @@ def split_arms(seeds: pd.DataFrame, roles: Mapping[str, TrialRole], *, baseline_
         confirmation=seeds[confirming],
         baseline=chosen,
         confirmation_of={k: v for k, v in confirmation_of.items() if k},
+        reference=references[0] if references else None,
     )
+
+
+def _objectives(seeds: pd.DataFrame) -> dict[str, str]:
+    """{trial id: the objective its seed runs trained}, where the seed runs record it."""
+    if "objective" not in seeds or seeds.empty:
+        return {}
+    return {str(t): str(o) for t, o in zip(seeds["trial_id"], seeds["objective"], strict=True)}
 
 
 def best_of(board: pd.DataFrame, *, mode: str, objective: str | None = None) -> str | None:
@@ -121,7 +133,14 @@ def choose_control(
     trial_params: Mapping[str, Mapping[str, ParamValue]],
     names: Sequence[str],
 ) -> Control | None:
-    """The baseline arm; else the best I-Con search trial, matched to `rkdo` if one is."""
+    """With a tuned baseline, the best trial of I-Con's own study; else the baseline arm;
+    else the best I-Con search trial, matched to `rkdo` if one is."""
+    if arms.reference:
+        trial_id = best_of(board, mode=mode, objective=ICON)
+        if trial_id is None:
+            return None
+        label = label_of(trial_params.get(trial_id, {}), names)
+        return Control(trial_id, CONTROL_TUNED, f"tuned I-Con ({label})" if label else "I-Con")
     if arms.baseline:
         return Control(arms.baseline, CONTROL_BASELINE, "I-Con baseline")
     matched = {icon for r, icon in matched_trial_pairs(arms.search) if r == rkdo}
@@ -159,6 +178,8 @@ class StudyVerdict:
     warnings: tuple[str, ...] = ()
     missing: str = ""  # one line when there is no verdict
     labels: dict[str, str] = field(default_factory=dict)  # trial id -> configuration label
+    defaults: Verdict | None = None  # I-Con tuned: RKDO's default against I-Con's
+    defaults_on: tuple[str, str] | None = None  # the (RKDO, I-Con) trials it was estimated on
 
     @property
     def pair(self) -> tuple[str, str] | None:
@@ -197,29 +218,57 @@ def study_verdict(
     if rkdo is None or control is None:
         missing = _missing_line(rkdo, control, metric=metric)
         return StudyVerdict(best, rkdo, control, None, None, empty, warnings, missing, labels)
+    judged = {"primary": primary, "margin": margin, "references": references}
+    values = {**(base or {}), **trial_params.get(rkdo, {})}
+    labelled = (labels.get(rkdo) or rkdo, control.label)
+    verdict, pair = _paired(arms, (rkdo, control.trial_id), labelled, values, **judged)
+    others = other_confirmed(board, arms, rkdo=rkdo, control=control, metric=metric)
+    defaults, defaults_on = None, None
+    if arms.reference and arms.baseline:
+        values = {**(base or {}), **trial_params.get(arms.reference, {})}
+        trials, labelled = (arms.reference, arms.baseline), ("default", "I-Con default")
+        judged["family"] = DEFAULTS_FAMILY
+        defaults, defaults_on = _paired(arms, trials, labelled, values, **judged)
+    return StudyVerdict(
+        best, rkdo, control, verdict, pair, others, warnings, "", labels, defaults, defaults_on
+    )
+
+
+def _paired(
+    arms: Arms,
+    trials: tuple[str, str],
+    labels: tuple[str, str],
+    values: Mapping[str, ParamValue],
+    *,
+    primary: str | None,
+    margin: float,
+    references: References | None,
+    family: str = FAMILY,
+) -> tuple[Verdict, tuple[str, str]]:
+    """The verdict of `trials` (RKDO's, the control's) and the pair it was estimated on: their
+    confirmation re-runs on fresh seeds when both have seed runs, else the search seeds.
+    `values`: the RKDO trial's settings, for the context."""
     rerun = set(arms.confirmation["trial_id"]) if len(arms.confirmation) else set()
-    fresh = (arms.confirmation_of.get(rkdo), arms.confirmation_of.get(control.trial_id))
-    stage, seeds, pair = STAGE_SEARCH, arms.search_stage, (rkdo, control.trial_id)
+    fresh = (arms.confirmation_of.get(trials[0]), arms.confirmation_of.get(trials[1]))
+    stage, seeds, pair = STAGE_SEARCH, arms.search_stage, trials
     if fresh[0] in rerun and fresh[1] in rerun:  # both re-runs have seed runs
         stage, seeds, pair = STAGE_CONFIRMATION, arms.confirmation, (fresh[0], fresh[1])
     wanted = (*m.VERDICT_METRICS, m.TRAIN_EPOCH_LOSS)
     # The estimated trial's own record: a confirmation re-run holds its scored split.
-    context = study_context(
-        {**(base or {}), **trial_params.get(rkdo, {}), **split_of(seeds, pair[0])}
-    )
+    context = study_context({**values, **split_of(seeds, pair[0])})
     verdict = build_verdict(
         per_seed(seeds, pair[0], wanted),
         per_seed(seeds, pair[1], wanted),
-        rkdo_label=labels.get(rkdo) or rkdo,
-        baseline_label=control.label,
+        rkdo_label=labels[0],
+        baseline_label=labels[1],
         stage=stage,
         primary=primary,
         margin=margin,
         context=context,
         references=references if context.on_test else None,  # the floors are test numbers
+        family=family,
     )
-    others = other_confirmed(board, arms, rkdo=rkdo, control=control, metric=metric)
-    return StudyVerdict(best, rkdo, control, verdict, pair, others, warnings, "", labels)
+    return verdict, pair
 
 
 def split_of(seeds: pd.DataFrame, trial_id: str) -> dict[str, str]:
@@ -315,41 +364,3 @@ def other_confirmed(
             }
         )
     return pd.DataFrame(rows)
-
-
-def verdict_frame(sv: StudyVerdict) -> pd.DataFrame:
-    """The verdict at full precision, one row per metric (the loss row last, no p_holm)."""
-    v = sv.verdict
-    if v is None or sv.estimated_on is None:
-        return pd.DataFrame()
-    rows = [*v.rows, *([v.loss] if v.loss else [])]
-    return pd.DataFrame(
-        [
-            {
-                "metric": row.metric,
-                "stage": v.stage,
-                "rkdo_trial": sv.estimated_on[0],
-                "control_trial": sv.estimated_on[1],
-                "n": row.comparison.n,
-                "rkdo_mean": row.rkdo_mean,
-                "icon_mean": row.icon_mean,
-                "delta": row.comparison.delta,
-                "ci_lo": row.comparison.lo,
-                "ci_hi": row.comparison.hi,
-                "p_value": row.comparison.p_t,
-                "p_wilcoxon": row.comparison.p_wilcoxon,
-                "p_holm": row.p_holm,
-                "better": row.winner if index < len(v.rows) else None,
-                "endpoint": "primary" if row.primary else "secondary",
-                "margin": row.margin,
-                "p_tost": row.p_tost,
-                "outcome": row.outcome,
-                "floor_gate": v.gates[row.metric].state if row.metric in v.gates else None,
-                "sd_delta": row.comparison.sd,
-                "mde_80": row.mde if row.primary else math.nan,
-                "seeds_for_margin": row.seeds_for_margin if row.primary else None,
-                "split": v.context.split if v.context is not None else SPLIT_TEST,
-            }
-            for index, row in enumerate(rows)
-        ]
-    )

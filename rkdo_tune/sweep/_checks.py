@@ -39,7 +39,7 @@ SECTION_KEYS: dict[str, tuple[str, ...]] = {
     "repeats": ("seeds",),
     "resources": ("cpus", "gpus"),
     "base": tuple(FIELDS),
-    "baseline": tuple(FIELDS),
+    "baseline": (*FIELDS, "tune"),
     "confirm": ("top", "seeds"),
     "verdict": ("metric", "margin"),
     "budgets": ("epochs",),

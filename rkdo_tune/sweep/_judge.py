@@ -18,6 +18,8 @@ from rkdo_tune.inference import mark_ties
 from rkdo_tune.judgement import context_of
 from rkdo_tune.sweep.protocol import SearchSpace, SweepOutcome, TrialSummary
 from rkdo_tune.verdict import (
+    DEFAULTS_FAMILY,
+    FAMILY,
     STAGE_CONFIRMATION,
     STAGE_SEARCH,
     Verdict,
@@ -47,8 +49,12 @@ def _settings(trial: TrialSummary, space: SearchSpace) -> tuple[tuple[str, str],
 def control_of(
     best: TrialSummary, outcome: SweepOutcome, space: SearchSpace
 ) -> tuple[TrialSummary | None, str]:
-    """The control arm and its label: the baseline; else the best I-Con trial at matched
-    settings (what the report's matched pairs use); else the best I-Con trial at all."""
+    """The control arm and its label: with a tuned baseline, the best trial of I-Con's own
+    study; else the baseline; else the best I-Con trial at matched settings (what the
+    report's matched pairs use); else the best I-Con trial at all."""
+    if outcome.reference is not None:
+        tuned = [t for t in outcome.ranked() if objective_of(t, space) == "icon"]
+        return (tuned[0], f"tuned I-Con ({_label(tuned[0])})") if tuned else (None, "")
     if outcome.baseline is not None:
         return outcome.baseline, "I-Con baseline"
     icon = [t for t in outcome.ranked() if objective_of(t, space) == "icon"]
@@ -56,6 +62,10 @@ def control_of(
     if matched:
         return matched[0], "I-Con (best trial at matched settings)"
     return (icon[0], "I-Con (best trial; settings not matched)") if icon else (None, "")
+
+
+def _label(trial: TrialSummary) -> str:
+    return config_label(_searched(trial))
 
 
 def study_verdict(outcome: SweepOutcome, space: SearchSpace) -> Verdict | None:
@@ -66,24 +76,50 @@ def study_verdict(outcome: SweepOutcome, space: SearchSpace) -> Verdict | None:
     control, baseline_label = control_of(rkdo[0], outcome, space)
     if control is None:
         return None
-    best, stage = rkdo[0], STAGE_SEARCH
+    label = _label(rkdo[0]) or "reference settings"
+    return _paired(rkdo[0], control, outcome, space, labels=(label, baseline_label))
+
+
+def defaults_verdict(outcome: SweepOutcome, space: SearchSpace) -> Verdict | None:
+    """With a tuned baseline, RKDO's default against I-Con's (the two baseline-arm trials)."""
+    if outcome.reference is None or outcome.baseline is None:
+        return None
+    labels = ("default", "I-Con default")
+    return _paired(
+        outcome.reference, outcome.baseline, outcome, space, labels=labels, family=DEFAULTS_FAMILY
+    )
+
+
+def _paired(
+    best: TrialSummary,
+    control: TrialSummary,
+    outcome: SweepOutcome,
+    space: SearchSpace,
+    *,
+    labels: tuple[str, str],
+    family: str = FAMILY,
+) -> Verdict:
+    """`best` against `control`: on their confirmation re-runs when both have one, else on
+    the search seeds, named by the split and the settings `best` was scored with."""
+    context_values = {**space.base_config.to_dict(), **best.params}
+    stage = STAGE_SEARCH
     confirmed_best = outcome.confirmation_of(best.trial_id)
     confirmed_control = outcome.confirmation_of(control.trial_id)
     confirmed = [t for t in (confirmed_best, confirmed_control) if t is not None]
     if len(confirmed) == 2 and all(t.per_seed(outcome.metric) for t in confirmed):
         best, control, stage = confirmed_best, confirmed_control, STAGE_CONFIRMATION
-    split = {"eval_split": space.eval_split(stage)}
-    context = context_of({**space.base_config.to_dict(), **rkdo[0].params, **split})
+    context = context_of({**context_values, "eval_split": space.eval_split(stage)})
     return build_verdict(
         _per_seed(best),
         _per_seed(control),
-        rkdo_label=config_label(_searched(best)) or "reference settings",
-        baseline_label=baseline_label,
+        rkdo_label=labels[0],
+        baseline_label=labels[1],
         stage=stage,
         primary=space.verdict.metric,
         margin=space.verdict.margin,
         context=context,
         references=outcome.references if context.on_test else None,
+        family=family,
     )
 
 
@@ -94,4 +130,9 @@ def judge(outcome: SweepOutcome, space: SearchSpace) -> SweepOutcome:
     if ranked:
         per_seed = {t.trial_id: t.per_seed(outcome.metric) for t in ranked}
         ties = tuple(mark_ties(per_seed, best=ranked[0].trial_id))
-    return dataclasses.replace(outcome, ties=ties, verdict=study_verdict(outcome, space))
+    return dataclasses.replace(
+        outcome,
+        ties=ties,
+        verdict=study_verdict(outcome, space),
+        defaults_verdict=defaults_verdict(outcome, space),
+    )

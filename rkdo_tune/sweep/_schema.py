@@ -45,6 +45,7 @@ from rkdo_tune.sweep._study import (
     ConfirmSettings,
     VerdictSettings,
     parse_baseline,
+    parse_baseline_search,
     parse_confirm,
     parse_verdict,
 )
@@ -124,6 +125,7 @@ class SpaceFields(TypedDict):
     seeds: tuple[int, ...]
     resources: Resources
     baseline: dict[str, ConfigValue] | None
+    baseline_search: tuple[Parameter, ...]
     confirm: ConfirmSettings | None
     verdict: VerdictSettings
     budget_epochs: tuple[int, ...]
@@ -338,6 +340,23 @@ def _resources(source: str, value: object) -> Resources:
     return Resources(float(cpus), float(gpus))
 
 
+def _check_tuned_baseline(
+    source: str,
+    knobs: tuple[Parameter, ...],
+    search: SearchSettings,
+    objectives: tuple[Objective, ...],
+) -> None:
+    """A tuned baseline is a second study run as the first: it needs a sampler of one metric."""
+    if not knobs:
+        return
+    if search.algorithm == "grid":
+        reason = "a tuned baseline samples I-Con's knobs, which have no grid: use a sampler"
+        raise invalid(source, "baseline.tune", True, reason)
+    if len(objectives) > 1:
+        reason = "a tuned baseline compares one metric: search one objective"
+        raise invalid(source, "baseline.tune", True, reason)
+
+
 def parse_space(raw: object, source: str) -> SpaceFields:
     """Validate a space dict (after overrides); the SearchSpace fields but source and raw."""
     if raw is None:
@@ -359,6 +378,10 @@ def parse_space(raw: object, source: str) -> SpaceFields:
     scheduler = _scheduler(source, data.get("scheduler"))
     _check_objectives(source, objectives, search, scheduler)
     baseline = parse_baseline(source, data, parameters, base_config)
+    baseline_search = parse_baseline_search(
+        source, data, parameters=parameters, base=base, arm=baseline, base_config=base_config
+    )
+    _check_tuned_baseline(source, baseline_search, search, objectives)
     budget_epochs, base, base_config = parse_budgets(
         source,
         data.get("budgets"),
@@ -382,6 +405,7 @@ def parse_space(raw: object, source: str) -> SpaceFields:
         "seeds": seeds,
         "resources": _resources(source, data.get("resources")),
         "baseline": baseline,
+        "baseline_search": baseline_search,
         "budget_epochs": budget_epochs,
         "confirm": parse_confirm(
             source, data.get("confirm"), search_seeds=seeds, num_samples=search.num_samples

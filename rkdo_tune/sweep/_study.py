@@ -1,6 +1,7 @@
 """The study sections of a space: the I-Con control arm (`baseline`) and `confirm`.
 
     baseline: {debias: 0.1}        # I-Con on the space's base settings, these keys over it
+    baseline: {tune: true}         # I-Con tuned as RKDO is: its own study (`ICON_KNOBS`)
     baseline: null                 # no control arm
     confirm: {top: 2, seeds: [789, 101, 7]}
     verdict: {metric: eval/linear_acc, margin: 0.01}   # the primary endpoint and its margin
@@ -13,6 +14,8 @@ arm: its I-Con trials are the controls.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from rkdo_tune.config import ConfigValue, TrialConfig, coerce_value
@@ -25,12 +28,13 @@ from rkdo_tune.sweep._checks import (
     check_not_set_by_sweep,
     config_rule,
     invalid,
+    read_bool,
     read_choice,
     read_int,
     read_mapping,
     read_number,
 )
-from rkdo_tune.sweep._parameters import Parameter
+from rkdo_tune.sweep._parameters import Parameter, parse_parameters
 
 BASELINE_OBJECTIVE = "icon"
 # Fresh seeds for `confirm` when the file lists none: paper seeds the search did not use, then
@@ -44,6 +48,25 @@ class ConfirmSettings:
 
     top: int
     seeds: tuple[int, ...]
+
+
+# What a tuned baseline (`baseline: {tune: true}`) searches: I-Con's own knobs, each over
+# the range its objective accepts where that is bounded, and a Student-t df from heavy tails
+# (0.5) to nearly Gaussian (10); plus τ, with RKDO's own range, where the space searches τ.
+# A knob the `baseline` section fixes is not searched.
+ICON_KNOBS: dict[str, dict[str, object]] = {
+    "debias": {"type": "float", "low": 0.0, "high": 1.0},
+    "kernel": {"type": "categorical", "choices": ["gaussian", "student_t"]},
+    "student_df": {
+        "type": "float",
+        "low": 0.5,
+        "high": 10.0,
+        "log": True,
+        "when": {"kernel": "student_t"},
+    },
+}
+SHARED_KNOBS = ("tau",)  # searched for I-Con too when the space searches them for RKDO
+TUNE_KEY = "tune"
 
 
 def samples_objective(parameters: tuple[Parameter, ...]) -> bool:
@@ -69,6 +92,7 @@ def parse_baseline(
     given = read_mapping(source, "baseline", data.get("baseline"))
     check_keys(source, "baseline", given, SECTION_KEYS["baseline"])
     check_not_set_by_sweep(source, "baseline", given)
+    given = {k: v for k, v in given.items() if k != TUNE_KEY}
     arm = {"objective": BASELINE_OBJECTIVE}
     arm.update(
         {key: coerce_value(key, v, source=f"{source}: baseline.{key}") for key, v in given.items()}
@@ -81,6 +105,46 @@ def parse_baseline(
     except InvalidValue as exc:
         raise invalid(source, f"baseline.{exc.key}", exc.value, config_rule(exc)) from None
     return arm
+
+
+def parse_baseline_search(
+    source: str,
+    data: dict,
+    *,
+    parameters: tuple[Parameter, ...],
+    base: Mapping[str, ConfigValue],
+    arm: dict[str, ConfigValue] | None,
+    base_config: TrialConfig,
+) -> tuple[Parameter, ...]:
+    """What `baseline: {tune: true}` searches for I-Con (empty: the baseline is not tuned).
+
+    `objective` (I-Con only) first, so that every trial of the I-Con study names its
+    objective, then `ICON_KNOBS` less those `base` or `arm` fix, then each of SHARED_KNOBS
+    the space searches for RKDO, over RKDO's range. The knobs are checked as any parameter.
+    """
+    given = data.get("baseline")
+    tune = given.get(TUNE_KEY, False) if isinstance(given, dict) else False
+    if not read_bool(source, f"baseline.{TUNE_KEY}", tune):
+        return ()
+    if arm is None:
+        reason = "only a space with an I-Con baseline arm can tune it"
+        raise invalid(source, f"baseline.{TUNE_KEY}", tune, reason)
+    fixed = {**base, **arm}
+    icon_config = TrialConfig(**{**base_config.to_dict(), **arm})
+    knobs: dict[str, object] = {"objective": {"type": "categorical", "choices": ["icon"]}}
+    knobs |= {name: dict(spec) for name, spec in ICON_KNOBS.items() if name not in fixed}
+    if "student_df" in knobs and "kernel" in fixed:  # the kernel is fixed: no condition left
+        del knobs["student_df"]["when"]
+        if icon_config.kernel != "student_t":
+            del knobs["student_df"]
+    also_fixed = {k: v for k, v in fixed.items() if k != "objective"}  # the study's one choice
+    tuned = parse_parameters(f"{source}: baseline.{TUNE_KEY}", knobs, also_fixed, icon_config)
+    shared = tuple(
+        dataclasses.replace(p, when={})
+        for p in parameters
+        if p.name in SHARED_KNOBS and p.name not in arm
+    )
+    return (*tuned, *shared)
 
 
 def _fresh_seeds(search_seeds: tuple[int, ...]) -> tuple[int, ...]:

@@ -28,6 +28,7 @@ from rkdo_tune.sweep.protocol import (
     SweepOutcome,
     TrialRole,
     TrialSummary,
+    trains_icon,
 )
 from rkdo_tune.verdict import ARM_BASELINE, ARM_SEARCH, STAGE_CONFIRMATION
 
@@ -36,9 +37,16 @@ def chosen_for_confirmation(outcome: SweepOutcome, top: int) -> list[TrialSummar
     """The top `top` search trials under the one definition of best, then the control arm.
 
     The control arm is the baseline; in a space that samples `objective`, the best
-    I-Con trial when it is not among the top already.
+    I-Con trial when it is not among the top already. With a tuned baseline each
+    objective's study gives its own top `top`, then both defaults (RKDO's, I-Con's):
+    the same selection for both arms, and both comparisons (tuned, default) re-run.
     """
     ranked = outcome.ranked()
+    if outcome.reference is not None:
+        rkdo = [t for t in ranked if not trains_icon(t)][:top]
+        icon = [t for t in ranked if trains_icon(t)][:top]
+        defaults = [t for t in (outcome.reference, outcome.baseline) if t is not None]
+        return [*rkdo, *icon, *defaults]
     chosen = ranked[:top]
     control = outcome.baseline
     if control is None:

@@ -19,6 +19,9 @@ DEFAULT_STORAGE = "rkdo_results"
 DEFAULT_PENDING_TIMEOUT_S = 600.0  # --pending-timeout: how long trials may wait for a node
 
 
+ICON_STUDY_SUFFIX = "-icon"  # a tuned baseline's Tune experiment and Optuna study
+
+
 @dataclass(frozen=True)
 class SweepOptions:
     """How to run a sweep, as opposed to what to search (that is the SearchSpace)."""
@@ -51,6 +54,12 @@ class SweepPlan:
     baseline: bool = False  # an I-Con control arm runs beside Optuna's samples
     confirm_top: int = 0  # configurations re-run on fresh seeds after the search
     confirm_seeds: tuple[int, ...] = ()
+    baseline_tuned: bool = False  # I-Con's own study, as many trials as RKDO's
+
+    @property
+    def icon_experiment_path(self) -> str:
+        """A tuned baseline's Tune experiment (I-Con's own study): a sibling of the search's."""
+        return f"{self.experiment_path}{ICON_STUDY_SUFFIX}"
 
     @property
     def confirm_experiment_path(self) -> str:
@@ -59,15 +68,17 @@ class SweepPlan:
 
     def describe(self) -> list[tuple[str, str | int]]:
         baseline = "I-Con control arm on the same seeds" if self.baseline else "none"
-        confirm = (
-            f"top {self.confirm_top}{' and the baseline' if self.baseline else ''} "
-            f"on fresh seeds {', '.join(map(str, self.confirm_seeds))}"
-            if self.confirm_top
-            else "none"
-        )
+        configurations = str(self.num_samples)
+        chosen = f"top {self.confirm_top}{' and the baseline' if self.baseline else ''}"
+        if self.baseline_tuned:
+            baseline = "RKDO's default and I-Con's default, on the same seeds"
+            configurations = f"{self.num_samples} RKDO + {self.num_samples} I-Con (tuned baseline)"
+            chosen = f"each objective's top {self.confirm_top} and both defaults"
+        fresh = ", ".join(map(str, self.confirm_seeds))
+        confirm = f"{chosen} on fresh seeds {fresh}" if self.confirm_top else "none"
         return [
             ("sweep name", self.name),
-            ("configurations (Optuna trials)", self.num_samples),
+            ("configurations (Optuna trials)", configurations),
             ("baseline arm", baseline),
             ("seeds per configuration", ", ".join(map(str, self.seeds))),
             ("confirmation", confirm),
@@ -163,4 +174,5 @@ def plan_sweep(space: SearchSpace, options: SweepOptions) -> SweepPlan:
         baseline=space.baseline is not None,
         confirm_top=space.confirm.top if space.confirm else 0,
         confirm_seeds=space.confirm.seeds if space.confirm else (),
+        baseline_tuned=bool(space.baseline_search),
     )

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from rkdo_tune import metrics as m
+from rkdo_tune.config import OBJECTIVE_ICON
 from rkdo_tune.floors import FloorKey, References
 from rkdo_tune.inference import TieMark, rank_order
 from rkdo_tune.sweep._budgets import BUDGET_DIMENSION as BUDGET_PARAM
@@ -183,6 +184,12 @@ class TrialSummary:
         return values
 
 
+def trains_icon(trial: TrialSummary) -> bool:
+    """Whether the trial trains I-Con: the baseline arm's and a tuned baseline's trials name
+    their objective; a trial that does not trains the space's base objective, RKDO."""
+    return trial.params.get("objective") == OBJECTIVE_ICON
+
+
 def with_budget_points(trial: TrialSummary, *, metric: str, epochs: int) -> list[TrialSummary]:
     """The trial, then one summary per budget point its final report carries: the k-epoch
     run's outcome as its own trial, `<id>@e<k>` with `epochs: k` (search stage only).
@@ -233,7 +240,8 @@ class SweepOutcome:
     unfinished: int = 0  # trials neither terminated nor errored: the sweep was interrupted
     confirmation: tuple[TrialSummary, ...] = ()
     ties: tuple[TieMark, ...] = ()  # each ranked search trial against the best
-    verdict: Verdict | None = None
+    verdict: Verdict | None = None  # with a tuned baseline: tuned RKDO against tuned I-Con
+    defaults_verdict: Verdict | None = None  # with a tuned baseline: default against default
     references: References | None = None  # the floors and ceiling of the evaluation
     references_note: str = ""  # why they are absent, or what they were computed for
     environment: Mapping[str, str] = field(default_factory=dict)  # `environment.py`'s block
@@ -247,8 +255,13 @@ class SweepOutcome:
 
     @property
     def baseline(self) -> TrialSummary | None:
-        """The search stage's baseline arm, if the sweep had one."""
-        return next((t for t in self.trials if t.role.is_baseline), None)
+        """The search stage's I-Con baseline arm (I-Con's default), if the sweep had one."""
+        return next((t for t in self.trials if t.role.is_baseline and trains_icon(t)), None)
+
+    @property
+    def reference(self) -> TrialSummary | None:
+        """RKDO's default, the other baseline-arm trial of a sweep whose I-Con is tuned."""
+        return next((t for t in self.trials if t.role.is_baseline and not trains_icon(t)), None)
 
     def confirmation_of(self, trial_id: str) -> TrialSummary | None:
         """The confirmation re-run of search trial `trial_id`, if there was one."""

@@ -40,7 +40,7 @@ from rkdo_tune.sweep.confirm import (
 )
 from rkdo_tune.sweep.pending import PendingTimeout, PendingWatch
 from rkdo_tune.sweep.placement import ClusterShape, check_cluster
-from rkdo_tune.sweep.plan import SweepOptions, SweepPlan, check_storage_uri
+from rkdo_tune.sweep.plan import ICON_STUDY_SUFFIX, SweepOptions, SweepPlan, check_storage_uri
 from rkdo_tune.sweep.progress import LiveProgress, ProgressTotals
 from rkdo_tune.sweep.protocol import (
     EPOCH_KEY,
@@ -54,7 +54,7 @@ from rkdo_tune.sweep.protocol import (
     split_markers,
     with_budget_points,
 )
-from rkdo_tune.sweep.space import make_sampler, sample_params, search_trial_count
+from rkdo_tune.sweep.space import experiment_trial_count, make_sampler, sample_params
 
 
 def _listening(address: str, timeout: float = 3.0) -> bool:
@@ -152,7 +152,7 @@ def _searcher(space: SearchSpace, plan: SweepPlan, options: SweepOptions) -> Stu
         storage = optuna.storages.RDBStorage(url=options.optuna_storage)
     multi = len(space.objectives) > 1
     searcher = StudySearch(
-        baseline=space.baseline,
+        baseline=space.fixed_arm,
         space=functools.partial(sample_params, space),  # picklable: searcher state is saved
         # Define-by-run: TuneConfig's metric does not reach the searcher. Several objectives
         # go as lists (Optuna's multi-objective study); TuneConfig keeps the primary (FIFO).
@@ -162,7 +162,7 @@ def _searcher(space: SearchSpace, plan: SweepPlan, options: SweepOptions) -> Stu
         sampler=make_sampler(space),
         study_name=plan.name,
         storage=storage,
-        budget=search_trial_count(space),  # never more, even from a generator restored behind
+        budget=experiment_trial_count(space),  # never more, even from a generator restored behind
     )
     return StudyLimiter(searcher, max_concurrent=space.search.max_concurrent)
 
@@ -204,7 +204,7 @@ def build_tuner(
         tune_config=tune.TuneConfig(
             search_alg=search,
             scheduler=scheduler,
-            num_samples=search_trial_count(space),
+            num_samples=experiment_trial_count(space),
             metric=space.metric,
             mode=space.mode,
             # One worker process serves trial after trial: a fresh one costs seconds of
@@ -309,9 +309,10 @@ def run_sweep(
     tracker.start(space=space, plan=plan, resume=options.resume)
     evidence = EvidenceJob(space, tracker)  # floors and environment, beside the trials
     try:
-        callbacks = _callbacks(space, options, cluster)
-        factory = tracker.observer_factory()
-        tuner = build_tuner(space, plan, options, observer_factory=factory, callbacks=callbacks)
+        hooks = _Hooks(tracker.observer_factory(), _callbacks(space, options, cluster))
+        tuner = build_tuner(
+            space, plan, options, observer_factory=hooks.factory, callbacks=hooks.callbacks
+        )
         with _sigterm_as_sigint():
             results = tuner.fit()
         summaries, errors = _summaries(results, space)
@@ -323,8 +324,10 @@ def run_sweep(
             errors=errors,
             unfinished=count_unfinished(plan.experiment_path),
         )
+        if space.baseline_search and not outcome.unfinished:
+            outcome = _tune_baseline(space, plan, options, outcome, hooks)
         if space.confirm is not None and not outcome.unfinished and outcome.ranked():
-            outcome = _confirm(space, plan, options, outcome, factory, callbacks)
+            outcome = _confirm(space, plan, options, outcome, hooks)
     except BaseException as exc:
         evidence.cancel()
         tracker.finish(SweepOutcome(plan, space.metric, space.mode, (), 0), error=exc)
@@ -335,19 +338,53 @@ def run_sweep(
     return outcome, tracker.finish(outcome)
 
 
+@dataclasses.dataclass(frozen=True)
+class _Hooks:
+    """What every Tune experiment of a sweep runs its trials with."""
+
+    factory: ObserverFactory | None
+    callbacks: Sequence[tune.Callback]
+
+
+def _tune_baseline(
+    space: SearchSpace, plan: SweepPlan, options: SweepOptions, outcome: SweepOutcome, hooks: _Hooks
+) -> SweepOutcome:
+    """Run (or resume) I-Con's own study, `<name>-icon`, and add its trials to the search's.
+
+    The same sampler, budget, scheduler and seeds as RKDO's, in a Tune experiment and an
+    Optuna study of their own; its fixed arm is I-Con's default (the baseline arm).
+    """
+    icon = space.baseline_study()
+    assert icon is not None and icon.baseline is not None
+    icon_plan = dataclasses.replace(
+        plan, name=f"{plan.name}{ICON_STUDY_SUFFIX}", experiment_path=plan.icon_experiment_path
+    )
+    restore = options.resume and tune.Tuner.can_restore(icon_plan.experiment_path)
+    icon_options = dataclasses.replace(options, resume=restore)
+    tuner = build_tuner(
+        icon, icon_plan, icon_options, observer_factory=hooks.factory, callbacks=hooks.callbacks
+    )
+    with _sigterm_as_sigint():
+        results = tuner.fit()
+    summaries, errors = _summaries(results, icon)
+    # Each I-Con trial names the baseline's keys too: a confirmation re-runs it on RKDO's base.
+    named = [dataclasses.replace(t, params={**icon.baseline, **t.params}) for t in summaries]
+    return dataclasses.replace(
+        outcome,
+        trials=(*outcome.trials, *named),
+        errors=outcome.errors + errors,
+        unfinished=count_unfinished(icon_plan.experiment_path),
+    )
+
+
 def _confirm(
-    space: SearchSpace,
-    plan: SweepPlan,
-    options: SweepOptions,
-    outcome: SweepOutcome,
-    factory: ObserverFactory | None,
-    callbacks: Sequence[tune.Callback],
+    space: SearchSpace, plan: SweepPlan, options: SweepOptions, outcome: SweepOutcome, hooks: _Hooks
 ) -> SweepOutcome:
     """Run (or resume) the confirmation stage and add its trials to the outcome."""
     assert space.confirm is not None
     points = confirmation_points(chosen_for_confirmation(outcome, space.confirm.top))
     tuner = build_confirmation_tuner(
-        space, plan, options, points, observer_factory=factory, callbacks=callbacks
+        space, plan, options, points, observer_factory=hooks.factory, callbacks=hooks.callbacks
     )
     with _sigterm_as_sigint():
         results = tuner.fit()

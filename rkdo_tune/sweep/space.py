@@ -12,6 +12,7 @@ imports Ray or MLflow, and imports Optuna only to build a sampler.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import re
 import warnings
 from collections.abc import Mapping, Sequence
@@ -58,6 +59,7 @@ __all__ = [
     "SearchSpace",
     "confirmation_trial_count",
     "count_trials",
+    "experiment_trial_count",
     "list_spaces",
     "load_space",
     "make_sampler",
@@ -96,6 +98,8 @@ class SearchSpace:
     source: Path
     raw: Mapping[str, Any]  # YAML as read: any structure
     verdict: VerdictSettings = field(default_factory=VerdictSettings)  # primary endpoint, margin
+    # `baseline: {tune: true}`: what I-Con's own study searches (empty: I-Con is not tuned)
+    baseline_search: tuple[Parameter, ...] = ()
     budget_epochs: tuple[int, ...] = ()  # budget points inside one run (`_budgets`)
 
     def eval_split(self, stage: str) -> str:
@@ -104,6 +108,37 @@ class SearchSpace:
         once (issue 18 §3); without one, the search is scored on test as published."""
         selects = self.confirm is not None and stage == STAGE_SEARCH
         return SPLIT_VALIDATION if selects else SPLIT_TEST
+
+    @property
+    def searched_parameters(self) -> tuple[Parameter, ...]:
+        """Every parameter a study of this space samples: its own, then a tuned baseline's
+        (I-Con's knobs, `objective` among them) that it does not sample itself."""
+        names = {p.name for p in self.parameters}
+        return (*self.parameters, *(p for p in self.baseline_search if p.name not in names))
+
+    @property
+    def fixed_arm(self) -> Mapping[str, ConfigValue] | None:
+        """The one trial of the search experiment that Optuna never sees (the baseline arm):
+        I-Con's default; with a tuned baseline, RKDO's default (the base settings), I-Con's
+        default being its own study's (`baseline_study`)."""
+        if self.baseline_search:
+            return {"objective": self.base_config.objective}
+        return self.baseline
+
+    def baseline_study(self) -> SearchSpace | None:
+        """A tuned baseline's own study, run as this one is: I-Con's knobs under the same
+        sampler, budget, scheduler, seeds and confirmation, its fixed arm I-Con's default.
+        None when the baseline is not tuned."""
+        if not self.baseline_search or self.baseline is None:
+            return None
+        return dataclasses.replace(
+            self,
+            base={**self.base, **self.baseline},
+            base_config=TrialConfig(**{**self.base_config.to_dict(), **self.baseline}),
+            parameters=self.baseline_search,
+            search=dataclasses.replace(self.search, points_to_evaluate=()),
+            baseline_search=(),
+        )
 
     def with_updates(
         self,
@@ -260,19 +295,28 @@ def make_sampler(space: SearchSpace) -> optuna.samplers.BaseSampler:
         )
 
 
-def search_trial_count(space: SearchSpace) -> int:
-    """Tune trials of the search stage: Optuna's samples, plus the baseline arm if any.
+def experiment_trial_count(space: SearchSpace) -> int:
+    """Tune trials of one search experiment: Optuna's samples, plus its fixed arm if any.
 
     For grid search, `search.num_samples` is already at most the grid size
     (a larger value is rejected at load time; an absent one defaults to it).
     """
-    return space.search.num_samples + (space.baseline is not None)
+    return space.search.num_samples + (space.fixed_arm is not None)
+
+
+def search_trial_count(space: SearchSpace) -> int:
+    """Tune trials of the search stage: its experiment's, and a tuned baseline's study's."""
+    icon = space.baseline_study()
+    return experiment_trial_count(space) + (experiment_trial_count(icon) if icon else 0)
 
 
 def confirmation_trial_count(space: SearchSpace) -> int:
-    """Tune trials of the confirmation stage: the top K, plus the baseline arm if any."""
+    """Tune trials of the confirmation stage: the top K, plus the baseline arm if any; with a
+    tuned baseline, each objective's top K and both defaults (`confirm.chosen_for_confirmation`)."""
     if space.confirm is None:
         return 0
+    if space.baseline_search:
+        return 2 * space.confirm.top + 2
     return space.confirm.top + (space.baseline is not None)
 
 

@@ -22,6 +22,7 @@ from rkdo_tune.inference import (
 )
 from rkdo_tune.redaction import redact_uri
 from rkdo_tune.sweep._budgets import budget_plan_lines, schedules_reading_total
+from rkdo_tune.sweep.protocol import budget_source, trains_icon
 from rkdo_tune.sweep.space import search_trial_count
 from rkdo_tune.verdict import STAGE_CONFIRMATION, STAGE_SEARCH, verdict_lines
 
@@ -87,18 +88,24 @@ def _row(
     ]
 
 
+TUNED_HEADING = "Tuned against tuned (each objective's best from equal searches):"
+DEFAULTS_HEADING = "Default against default (each objective's reference settings):"
+
+
 def format_leaderboard(outcome: SweepOutcome, *, stage: str = STAGE_SEARCH) -> str:
     """Best configurations first, the control arm last: seed-mean [95% CI], std, ties."""
     if stage == STAGE_SEARCH:
-        ranked, control = outcome.ranked()[:TOP_ROWS], outcome.baseline
+        ranked = outcome.ranked()[:TOP_ROWS]
+        full = [t for t in outcome.trials if budget_source(t.trial_id) == t.trial_id]
+        fixed = [t for t in full if t.role.is_baseline]
     else:  # re-runs keep the search's order: they estimate, they do not select again
         order = {t.role.confirms: i for i, t in enumerate(outcome.ranked())}
         ranked = sorted(
             (t for t in outcome.confirmation if not t.role.is_baseline),
             key=lambda t: order.get(t.role.confirms, len(order)),
         )
-        control = next((t for t in outcome.confirmation if t.role.is_baseline), None)
-    if not ranked and control is None:
+        fixed = [t for t in outcome.confirmation if t.role.is_baseline]
+    if not ranked and not fixed:
         return "no trial produced a finite metric"
     names = sorted({key for t in ranked for key in t.params})  # the control is named by its row
     side = [key for key in SIDE_METRICS if key != outcome.metric]
@@ -115,8 +122,9 @@ def format_leaderboard(outcome: SweepOutcome, *, stage: str = STAGE_SEARCH) -> s
     rows = [header]
     for rank, trial in enumerate(ranked, start=1):
         rows.append(_row(str(rank), trial, names, side, outcome))
-    if control is not None:
-        rows.append(_row("I-Con baseline", control, names, side, outcome))
+    for trial in fixed:  # the baseline arm: I-Con's default (and RKDO's, I-Con tuned)
+        label = "I-Con baseline" if trains_icon(trial) else "RKDO default"
+        rows.append(_row(label, trial, names, side, outcome))
     return format_table(rows)
 
 
@@ -141,6 +149,8 @@ def format_outcome(
     failed = [t for t in outcome.trials if not math.isfinite(t.value)]
     searched = sum(not t.role.is_baseline for t in outcome.trials)
     control = " and the I-Con baseline" if outcome.baseline is not None else ""
+    if outcome.reference is not None:
+        control = ", RKDO's and I-Con's defaults"
     lines = [
         "",
         f"sweep {plan.name}: {searched} configurations{control}, {outcome.errors} errors, "
@@ -182,8 +192,11 @@ def _confirmation_lines(outcome: SweepOutcome) -> list[str]:
     lines += ["", *references_lines(outcome)]
     if outcome.verdict is None:
         lines.append("Verdict: no RKDO and I-Con pair to compare in this sweep (no control arm).")
-    else:
+    elif outcome.defaults_verdict is None:
         lines += verdict_lines(outcome.verdict)
+    else:  # a tuned baseline: both comparisons, each labelled
+        lines += [TUNED_HEADING, *verdict_lines(outcome.verdict), ""]
+        lines += [DEFAULTS_HEADING, *verdict_lines(outcome.defaults_verdict)]
     return lines
 
 

@@ -85,20 +85,17 @@ def fixed_settings(space: SearchSpace) -> dict[str, Any]:
 
 def space_params(space: SearchSpace) -> dict[str, Any]:
     """The parent run's params: the fixed settings under their plain names, then the rest of
-    the resolved space as `<section>.<key>`; each searched parameter's spec also names its
-    fallback (the value where it is not sampled)."""
+    the resolved space as `<section>.<key>`; each searched parameter's spec (a tuned
+    baseline's among them) also names its fallback (the value where it is not sampled)."""
     resolved = resolved_space(space)
     params: dict[str, Any] = fixed_settings(space)
     for section in ("search", "scheduler", "resources"):
         params.update({f"{section}.{k}": v for k, v in resolved[section].items()})
     params[lay.PARAM_SEEDS] = ",".join(str(s) for s in space.seeds)
     base = space.base_config.to_dict()
-    params.update(
-        {
-            f"{lay.SPEC_PARAM_PREFIX}{k}": {**spec, lay.SPEC_FALLBACK: base[k]}
-            for k, spec in resolved["parameters"].items()
-        }
-    )
+    for p in space.searched_parameters:  # a tuned baseline's knobs too: the report's columns
+        spec = {**parameter_spec(p), lay.SPEC_FALLBACK: base[p.name]}
+        params[f"{lay.SPEC_PARAM_PREFIX}{p.name}"] = spec
     return {**params, "metric": space.metric, "mode": space.mode}
 
 

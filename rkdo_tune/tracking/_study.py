@@ -15,7 +15,7 @@ from rkdo_tune.sweep.protocol import SweepOutcome
 from rkdo_tune.tracking import layout as lay
 from rkdo_tune.tracking._client import MlflowClient, log_metrics, make_metric, set_tags
 from rkdo_tune.tracking.links import RunsLink, note_markdown
-from rkdo_tune.verdict import headline
+from rkdo_tune.verdict import Verdict, headline
 
 
 def rank_tags(outcome: SweepOutcome) -> dict[str, str]:
@@ -47,10 +47,9 @@ def record_ranks(
             set_tags(client, run_ids[trial_id], tags)
 
 
-def _verdict_metrics(outcome: SweepOutcome) -> dict[str, float]:
-    """verdict/<metric>/{delta,ci_lo,ci_hi,p,p_holm,n}: finite values only."""
+def _verdict_metrics(verdict: Verdict | None, *, prefix: str) -> dict[str, float]:
+    """<prefix><metric>/{delta,ci_lo,ci_hi,p,p_holm,n}: finite values only."""
     values: dict[str, float] = {}
-    verdict = outcome.verdict
     if verdict is None:
         return values
     for row in verdict.rows:
@@ -65,7 +64,7 @@ def _verdict_metrics(outcome: SweepOutcome) -> dict[str, float]:
         }
         for name, value in fields.items():
             if math.isfinite(value):
-                values[f"{lay.VERDICT_METRIC_PREFIX}{row.metric}/{name}"] = value
+                values[f"{prefix}{row.metric}/{name}"] = value
     return values
 
 
@@ -84,6 +83,10 @@ def record_study(
     confirmed = [t.role.confirms for t in outcome.confirmation if not t.role.is_baseline]
     if confirmed:
         tags[lay.TAG_CONFIRMED_TRIAL_IDS] = ",".join(confirmed)
+    if outcome.reference is not None:
+        tags[lay.TAG_BASELINE_TUNED] = "true"
+    if outcome.defaults_verdict is not None:
+        tags[lay.TAG_DEFAULTS_VERDICT] = headline(outcome.defaults_verdict, metric=outcome.metric)
     if outcome.verdict is not None:
         tags[lay.TAG_VERDICT] = headline(outcome.verdict, metric=outcome.metric)
         primary = outcome.verdict.primary
@@ -94,7 +97,9 @@ def record_study(
         tags[lay.TAG_NOTE] = note
     if tags:
         set_tags(client, parent_run_id, tags)
-    metrics = _verdict_metrics(outcome)
+    metrics = _verdict_metrics(outcome.verdict, prefix=lay.VERDICT_METRIC_PREFIX)
+    defaults = outcome.defaults_verdict
+    metrics |= _verdict_metrics(defaults, prefix=lay.DEFAULTS_VERDICT_METRIC_PREFIX)
     if metrics:
         log_metrics(client, parent_run_id, [make_metric(k, v, 0) for k, v in metrics.items()])
     for mark in outcome.ties:

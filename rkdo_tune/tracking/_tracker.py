@@ -117,7 +117,7 @@ class MlflowSweepTracker(SweepTracker):
             parent_run_id=self.parent_run_id,
             sweep_name=self.sweep_name,
             metric=space.metric,
-            log_scaled=tuple(p.name for p in space.parameters if p.log),
+            log_scaled=tuple(p.name for p in space.searched_parameters if p.log),
             step_points=self.step_points,
             fixed=fixed_settings(space),
             outbox=self.outbox,

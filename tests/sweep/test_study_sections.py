@@ -168,3 +168,95 @@ def test_a_failed_confirmation_leaves_the_verdict_on_the_search_seeds(tmp_path):
     ]
     judged = judge(dataclasses.replace(outcome, confirmation=tuple(failed)), space)
     assert judged.verdict.stage == "search" and judged.verdict.seeds == (42, 123, 456)
+
+
+# --- a tuned baseline (`baseline: {tune: true}`) ----------------------------------------
+
+
+def test_a_tuned_baseline_searches_icons_own_knobs_with_the_same_budget(tmp_path):
+    space = _space(tmp_path, "baseline: {tune: true}\nconfirm: {top: 1}\n")
+    assert [p.name for p in space.baseline_search] == [
+        "objective",
+        "debias",
+        "kernel",
+        "student_df",
+    ]
+    assert space.fixed_arm == {"objective": "rkdo"}  # RKDO's default beside RKDO's study
+    icon = space.baseline_study()
+    assert icon.base_config.objective == "icon" and icon.fixed_arm == {"objective": "icon"}
+    assert icon.search.num_samples == space.search.num_samples
+    assert (icon.search.algorithm, icon.search.seed) == (space.search.algorithm, space.search.seed)
+    assert (icon.scheduler, icon.seeds, icon.confirm) == (
+        space.scheduler,
+        space.seeds,
+        space.confirm,
+    )
+    # each study's 4 samples and its default; each objective's top 1 and both defaults again
+    assert count_trials(space) == 2 * (4 + 1) * 3 + (2 * 1 + 2) * 3
+    described = dict(plan_sweep(space, SweepOptions(name="n", storage=str(tmp_path))).describe())
+    assert described["configurations (Optuna trials)"] == "4 RKDO + 4 I-Con (tuned baseline)"
+
+
+def test_a_tuned_baseline_searches_tau_where_rkdo_does_and_leaves_fixed_knobs(tmp_path):
+    extra = "baseline: {tune: true, kernel: gaussian}\n"
+    space = _space(tmp_path, extra, overrides=["parameters.tau={type: float, low: 0.1, high: 1}"])
+    assert [p.name for p in space.baseline_search] == ["objective", "debias", "tau"]
+    tau = next(p for p in space.baseline_search if p.name == "tau")
+    assert (tau.low, tau.high) == (0.1, 1)  # RKDO's own range
+    student = _space(tmp_path, "baseline: {tune: true, kernel: student_t}\n")
+    df = next(p for p in student.baseline_search if p.name == "student_df")
+    assert df.when == {}  # the kernel is fixed: the df is searched unconditionally
+    based = _space(tmp_path, "baseline: {tune: true}\n", overrides=["base.debias=0.3"])
+    assert "debias" not in [p.name for p in based.baseline_search]
+
+
+@pytest.mark.parametrize(
+    ("extra", "overrides", "message"),
+    [
+        ("baseline: {tune: 1}\n", (), "baseline.tune: 1 is invalid: expected true or false"),
+        (
+            "baseline: {tune: true}\n",
+            ["search.algorithm=grid", "parameters.alpha.step=0.2", "search.num_samples=4"],
+            "baseline.tune: True is invalid: a tuned baseline samples",
+        ),
+    ],
+)
+def test_bad_tuned_baselines_are_one_line_errors(tmp_path, extra, overrides, message):
+    with pytest.raises(UsageError) as info:
+        _space(tmp_path, extra, overrides=overrides)
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def _tuned_outcome(tmp_path):
+    trials = [
+        _summary("r1", 0.90, offset=0.01, alpha=0.3),
+        _summary("r2", 0.80, alpha=0.6),
+        _summary("i1", 0.88, offset=-0.01),
+        _summary("i2", 0.95),
+        _summary("rdef", 0.85, arm=ARM_BASELINE),
+        _summary("idef", 0.84, arm=ARM_BASELINE, offset=0.002),
+    ]
+    icon = {"objective": "icon", "debias": 0.4}
+    trials = [
+        dataclasses.replace(t, params=icon) if t.trial_id.startswith("i") else t for t in trials
+    ]
+    trials[4] = dataclasses.replace(trials[4], params={"objective": "rkdo"})
+    return _outcome(tmp_path, trials)
+
+
+def test_a_tuned_baselines_confirmation_takes_each_objectives_top_and_both_defaults(tmp_path):
+    outcome, _ = _tuned_outcome(tmp_path)
+    assert outcome.reference.trial_id == "rdef" and outcome.baseline.trial_id == "idef"
+    chosen = chosen_for_confirmation(outcome, 1)
+    assert [t.trial_id for t in chosen] == ["r1", "i2", "rdef", "idef"]
+
+
+def test_judge_compares_tuned_with_tuned_and_default_with_default(tmp_path):
+    outcome, space = _tuned_outcome(tmp_path)
+    judged = judge(outcome, space)
+    assert judged.verdict.baseline_label == "tuned I-Con (debias = 0.4)"
+    assert judged.verdict.rows[0].comparison.delta == pytest.approx(0.90 + 0.01 - 0.95)
+    defaults = judged.defaults_verdict
+    assert (defaults.rkdo_label, defaults.baseline_label) == ("default", "I-Con default")
+    assert defaults.family == "default against default"
+    assert defaults.rows[0].comparison.delta == pytest.approx(0.85 - 0.84 - 0.002)
