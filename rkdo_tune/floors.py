@@ -8,8 +8,10 @@ sweep's closing table, its MLflow run and the report say the same thing.
 - the **supervised ceiling**: the same encoder trained with labels for the same
   steps (only where that is cheap; see `training.floors`).
 
-They depend only on what is evaluated, so they are computed once per
-`FloorKey` (dataset, model, protocol, evaluation seed), not per trial. An arm
+They depend only on what is evaluated and, for the ceiling, on the shared training
+settings, so they are computed once per `FloorKey` (dataset, model, protocol,
+evaluation seed, and a digest of every shared setting), not per trial, and a
+sweep may reuse another sweep's floors of the same key. An arm
 "beats the floor" on a metric when its CI over seeds lies wholly on the better
 side of the higher of the two floors; with fewer than two seeds there is no CI,
 so it does not.
@@ -17,11 +19,14 @@ so it does not.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from rkdo_tune import metrics as m
+from rkdo_tune.config import SCOPE_SHARED, fields_in_scope
 from rkdo_tune.inference import mean_ci
 
 # The seed of the evaluation's own randomness (probe split, probes, KMeans): the
@@ -37,14 +42,24 @@ LABEL_OF = {
 }
 
 
+def settings_digest(values: Mapping[str, object]) -> str:
+    """12 hex digits of sha256 over every setting both objectives share (`SCOPE_SHARED`):
+    the data, the evaluation and the budget, batch and optimiser the ceiling trains with.
+    Conservative: a shared setting the floors do not read still changes it."""
+    shared = {name: repr(values.get(name)) for name in sorted(fields_in_scope(SCOPE_SHARED))}
+    return hashlib.sha256(json.dumps(shared, sort_keys=True).encode()).hexdigest()[:12]
+
+
 @dataclass(frozen=True)
 class FloorKey:
-    """What a floor depends on: the data, the model, the protocol and the evaluation seed."""
+    """What a floor depends on: the data, the model, the protocol, the evaluation seed and
+    (`settings`, a `settings_digest`) every shared setting; "" in a key recorded before it."""
 
     dataset: str
     model: str
     protocol: str
     eval_seed: int
+    settings: str = ""
 
     def label(self) -> str:
         return f"{self.dataset}, {self.model}, protocol {self.protocol}, eval seed {self.eval_seed}"
@@ -56,14 +71,16 @@ class FloorKey:
     @classmethod
     def of(cls, values: Mapping[str, object], *, eval_seed: int = EVAL_SEED) -> FloorKey:
         """The key of a run's config values (a TrialConfig as a dict)."""
-        return cls(str(values["dataset"]), str(values["model"]), str(values["protocol"]), eval_seed)
+        names = (str(values["dataset"]), str(values["model"]), str(values["protocol"]))
+        return cls(*names, eval_seed, settings_digest(values))
 
     @classmethod
     def from_tag(cls, text: str) -> FloorKey | None:
         """The key `tag` wrote, or None for anything else."""
         parts = dict(part.partition("=")[::2] for part in text.split(";") if "=" in part)
         try:
-            return cls(parts["dataset"], parts["model"], parts["protocol"], int(parts["eval_seed"]))
+            names = (parts["dataset"], parts["model"], parts["protocol"])
+            return cls(*names, int(parts["eval_seed"]), parts.get("settings", ""))
         except (KeyError, ValueError):
             return None
 

@@ -59,3 +59,21 @@ def test_rows_say_why_the_ceiling_is_absent():
     assert rows[0] == ["raw-pixel floor", "0.9140", "—"]
     assert rows[2][:2] == ["supervised ceiling", "not computed: too costly"]
     assert math.isnan(REFS.value(SUPERVISED, m.EVAL_LINEAR_ACC))
+
+
+def test_the_key_changes_with_every_shared_setting_and_no_other():
+    """The ceiling trains with the shared settings: floors are reused only where they match."""
+    from rkdo_tune.config import FIELDS, SCOPE_SHARED, TrialConfig
+
+    base = TrialConfig(dataset="digits").to_dict()
+    key = FloorKey.of(base)
+    assert FloorKey.from_tag(key.tag()) == key and key.settings
+    changed = {"epochs": 7, "batch_size": 32, "lr": 0.01, "eval_features": "backbone", "tau": 0.2}
+    for name, value in changed.items():
+        assert FIELDS[name].metadata["scope"] == SCOPE_SHARED
+        assert FloorKey.of({**base, name: value}) != key, name
+    for name, value in {"seed": 7, "alpha": 0.9, "debias": 0.5, "objective": "icon"}.items():
+        assert FloorKey.of({**base, name: value}) == key, name
+    # a key recorded before the digest never matches a new one
+    old = FloorKey.from_tag("dataset=digits;model=small_cnn;protocol=paper;eval_seed=42")
+    assert old is not None and old.settings == "" and old != key

@@ -41,7 +41,7 @@ RANKS = {
     "plots": 2,
     "verdict": 2,  # statistics of a study's verdict (uses inference)
     "judgement": 1.5,  # margin outcomes, the floors gate and the study's context (uses floors)
-    "floors": 1,  # raw-pixel and random-init floors, the supervised ceiling: values and rules
+    "floors": 1.2,  # raw-pixel and random-init floors, the supervised ceiling; its key (config)
     "environment": 0,  # the environment block: git, versions, command (stdlib only)
     "config": 1,  # the frozen, validated TrialConfig
     # leaves: import nothing of rkdo_tune but each other

@@ -1,9 +1,11 @@
 """What a sweep computes once beside its trials: the floors and the environment block.
 
-The floors depend on the dataset, model, protocol and evaluation seed of the
-space's base settings (`floors.FloorKey`), not on any trial, so a sweep computes
-them once, in a Ray task with one trial's resources, while the trials run; a
-resumed sweep reuses what its MLflow run holds (`SweepTracker.cached_references`).
+The floors depend on the dataset, model, protocol, evaluation seed and shared
+settings of the space's base settings (`floors.FloorKey`), not on any trial, so a
+sweep computes them once, in a Ray task with one trial's resources, while the
+trials run. A resumed sweep reuses what its MLflow run holds, and a new one what
+an earlier finished sweep of the same key recorded (`SweepTracker.cached_references`):
+then the task only reports the environment.
 The same task reports the worker's part of the environment block (device, torch
 settings, data hash); the driver adds its own (git, versions, command line).
 The driver never imports torch: the task imports `training.floors` on the worker.
@@ -54,7 +56,11 @@ class EvidenceJob:
                 f"floors of the base settings ({self.key.label()}); the space searches "
                 f"{', '.join(searched)}"
             )
-        self.cached = tracker.cached_references(self.key)
+        cached = tracker.cached_references(self.key)
+        self.cached = cached[0] if cached is not None else None
+        if cached is not None and cached[1] != tracker.OWN_RUN:
+            reused = f"floors reused from {cached[1]}, computed for the same key"
+            self.note = f"{self.note}; {reused}" if self.note else reused
         self.environment = driver_environment(
             resolved_space=yaml.safe_dump(dict(space.raw), sort_keys=False)
         )

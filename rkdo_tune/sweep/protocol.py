@@ -315,8 +315,11 @@ class SweepTracker:
     def observer_factory(self) -> ObserverFactory | None:
         return None
 
-    def cached_references(self, key: FloorKey) -> References | None:
-        """Floors this sweep already recorded for `key` (a resumed sweep), else None."""
+    OWN_RUN = "this sweep run"  # where `cached_references` found a resumed sweep's floors
+
+    def cached_references(self, key: FloorKey) -> tuple[References, str] | None:
+        """Floors already recorded for `key` (a resumed sweep's, or an earlier sweep's of the
+        same key) and where they come from, else None."""
         return None
 
     def finish(self, outcome: SweepOutcome, *, error: BaseException | None = None) -> list[str]:

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 
 from rkdo_tune.errors import UsageError
 from rkdo_tune.floors import FloorKey, References
+from rkdo_tune.protocols import PROTOCOL_VERSION
 from rkdo_tune.redaction import redact_uri
 from rkdo_tune.sweep.protocol import SearchSpace, SweepOutcome, SweepPlan, SweepTracker
 from rkdo_tune.tracking import layout as lay
@@ -21,9 +22,11 @@ from rkdo_tune.tracking._client import (
     FAILED,
     FINISHED,
     KILLED,
+    NEWEST_FIRST,
     first_line,
     open_client,
     quick_http_failures,
+    search_runs,
     set_tags,
     tracking_errors_as_one_line,
 )
@@ -123,14 +126,27 @@ class MlflowSweepTracker(SweepTracker):
             outbox=self.outbox,
         )
 
-    def cached_references(self, key: FloorKey) -> References | None:
-        """The floors this sweep run already holds for `key` (a resumed sweep's)."""
-        if self.parent_run_id is None:
+    def cached_references(self, key: FloorKey) -> tuple[References, str] | None:
+        """Floors already recorded for `key`, and where: this sweep run's (a resumed sweep),
+        else the latest finished sweep run of the experiment whose floors have this key
+        under the same evaluation protocol version."""
+        if self.parent_run_id is None or self.experiment_id is None:
             return None
         with tracking_errors_as_one_line(self.tracking_uri):
-            run = open_client(self.tracking_uri).get_run(self.parent_run_id)
-        references, _ = read_references(run)
-        return references if references is not None and references.key == key else None
+            client = open_client(self.tracking_uri)
+            own, _ = read_references(client.get_run(self.parent_run_id))
+            if own is not None and own.key == key:
+                return own, self.OWN_RUN
+            wanted = {
+                lay.TAG_ROLE: lay.ROLE_SWEEP,
+                lay.TAG_FLOOR_KEY: key.tag(),
+                lay.TAG_PROTOCOL_VERSION: str(PROTOCOL_VERSION),
+            }
+            for run in search_runs(client, self.experiment_id, tags=wanted, order_by=NEWEST_FIRST):
+                found, _ = read_references(run)
+                if run.info.status == FINISHED and found is not None and found.key == key:
+                    return found, f"sweep run {run.info.run_id} ({run.info.run_name})"
+        return None
 
     def finish(self, outcome: SweepOutcome, *, error: BaseException | None = None) -> list[str]:
         """End the parent run: FINISHED, KILLED (interrupted) or FAILED; lines for the summary."""

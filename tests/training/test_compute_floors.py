@@ -14,7 +14,7 @@ from rkdo_tune import metrics as m
 from rkdo_tune.config import TrialConfig
 from rkdo_tune.data import augmentation_for, load_dataset
 from rkdo_tune.evaluation import EvalSettings, evaluate
-from rkdo_tune.floors import RANDOM_INIT, RAW_PIXELS, SUPERVISED, FloorKey
+from rkdo_tune.floors import RANDOM_INIT, RAW_PIXELS, SUPERVISED, FloorKey, settings_digest
 from rkdo_tune.models import build_model
 from rkdo_tune.training.callbacks import History
 from rkdo_tune.training.floors import compute_references, raw_pixel_scores
@@ -68,7 +68,9 @@ def test_full_protocol_raw_pixel_floor_is_a_direct_sklearn_fit_on_the_same_split
 def test_random_init_floor_is_the_untrained_model_evaluated_identically():
     config = TrialConfig(dataset="digits", epochs=1, steps_per_epoch=2, device="cpu")
     refs = compute_references(config)
-    assert refs.key == FloorKey("digits", "small_cnn", "paper", 42)
+    assert refs.key == FloorKey(
+        "digits", "small_cnn", "paper", 42, settings_digest(config.to_dict())
+    )
     seed_everything(config.seed)
     model = build_model("small_cnn", in_channels=1)
     data = load_dataset("digits")
