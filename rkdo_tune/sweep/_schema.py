@@ -44,6 +44,7 @@ from rkdo_tune.sweep._parameters import (
 from rkdo_tune.sweep._study import (
     ConfirmSettings,
     VerdictSettings,
+    check_tuned_baseline,
     parse_baseline,
     parse_baseline_search,
     parse_confirm,
@@ -340,23 +341,6 @@ def _resources(source: str, value: object) -> Resources:
     return Resources(float(cpus), float(gpus))
 
 
-def _check_tuned_baseline(
-    source: str,
-    knobs: tuple[Parameter, ...],
-    search: SearchSettings,
-    objectives: tuple[Objective, ...],
-) -> None:
-    """A tuned baseline is a second study run as the first: it needs a sampler of one metric."""
-    if not knobs:
-        return
-    if search.algorithm == "grid":
-        reason = "a tuned baseline samples I-Con's knobs, which have no grid: use a sampler"
-        raise invalid(source, "baseline.tune", True, reason)
-    if len(objectives) > 1:
-        reason = "a tuned baseline compares one metric: search one objective"
-        raise invalid(source, "baseline.tune", True, reason)
-
-
 def parse_space(raw: object, source: str) -> SpaceFields:
     """Validate a space dict (after overrides); the SearchSpace fields but source and raw."""
     if raw is None:
@@ -381,7 +365,9 @@ def parse_space(raw: object, source: str) -> SpaceFields:
     baseline_search = parse_baseline_search(
         source, data, parameters=parameters, base=base, arm=baseline, base_config=base_config
     )
-    _check_tuned_baseline(source, baseline_search, search, objectives)
+    check_tuned_baseline(
+        source, baseline_search, algorithm=search.algorithm, objectives=len(objectives)
+    )
     budget_epochs, base, base_config = parse_budgets(
         source,
         data.get("budgets"),

@@ -147,6 +147,20 @@ def parse_baseline_search(
     return (*tuned, *shared)
 
 
+def check_tuned_baseline(
+    source: str, knobs: tuple[Parameter, ...], *, algorithm: str, objectives: int
+) -> None:
+    """A tuned baseline is a second study run as the first: it needs a sampler of one metric."""
+    if not knobs:
+        return
+    if algorithm == "grid":
+        reason = "a tuned baseline samples I-Con's knobs, which have no grid: use a sampler"
+        raise invalid(source, f"baseline.{TUNE_KEY}", True, reason)
+    if objectives > 1:
+        reason = "a tuned baseline compares one metric: search one objective"
+        raise invalid(source, f"baseline.{TUNE_KEY}", True, reason)
+
+
 def _fresh_seeds(search_seeds: tuple[int, ...]) -> tuple[int, ...]:
     spare = [seed for seed in SPARE_SEEDS if seed not in search_seeds]
     return tuple(spare[: len(search_seeds)])
