@@ -116,6 +116,7 @@ class Verdict:
     references: References | None = None
     gates: Mapping[str, FloorGate] = field(default_factory=dict)  # metric -> floor check
     family: str = FAMILY  # the name of its secondary metrics' Holm family
+    searched: int = 0  # RKDO configurations the control faces; > 1 against an untuned I-Con
 
     @property
     def primary(self) -> MetricVerdict | None:
@@ -177,12 +178,14 @@ def build_verdict(
     context: StudyContext | None = None,
     references: References | None = None,
     family: str = FAMILY,
+    searched: int = 0,
 ) -> Verdict:
     """Paired comparisons over the seeds both arms share.
 
     `primary` (one of `metrics`) is judged alone against `margin`; the other
     metrics form one Holm family (all of them when there is no primary).
-    `references` adds the floors gate; `context` names the study on every line.
+    `references` adds the floors gate; `context` names the study on every line;
+    `searched` > 1 says that RKDO's best of that many meets one untuned I-Con.
     """
     present = [name for name in metrics if rkdo.get(name) and icon.get(name)]
     primary = primary if primary in present else None
@@ -214,6 +217,7 @@ def build_verdict(
         references=references,
         gates=gates,
         family=family,
+        searched=searched,
     )
 
 
@@ -308,6 +312,17 @@ def floors_sentence(verdict: Verdict) -> str | None:
     )
 
 
+def budget_sentence(verdict: Verdict) -> str | None:
+    """A warning when RKDO's best of several configurations meets one untuned I-Con."""
+    if verdict.searched <= 1:
+        return None
+    return (
+        f"I-Con is untuned here: RKDO's best of {verdict.searched} configurations meets one "
+        "I-Con default, so a difference may measure the search budget, not the objective "
+        "(`baseline: {tune: true}` tunes I-Con as RKDO is)."
+    )
+
+
 def split_sentence(verdict: Verdict) -> str | None:
     """A warning when the verdict's numbers come from the split that selected its arms."""
     if verdict.context is None or verdict.context.on_test:
@@ -369,7 +384,8 @@ def verdict_lines(verdict: Verdict) -> list[str]:
         f"Δ = RKDO − I-Con with 95% CI over {len(verdict.seeds)} {verdict.stage} seeds "
         f"({', '.join(map(str, verdict.seeds))}); {family}.",
     ]
-    lines += [text for text in (floors_sentence(verdict), split_sentence(verdict)) if text]
+    notes = (floors_sentence(verdict), split_sentence(verdict), budget_sentence(verdict))
+    lines += [text for text in notes if text]
     if verdict.pairs < MIN_TEST_PAIRS:
         lines.append(
             f"Too few seeds for a test: {verdict.pairs} pairs, {MIN_TEST_PAIRS} needed. "

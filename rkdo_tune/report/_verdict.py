@@ -31,7 +31,7 @@ from rkdo_tune.inference import best_index, holm
 from rkdo_tune.judgement import DEFAULT_MARGIN, StudyContext, context_of
 from rkdo_tune.report._pairs import COMPARABLE_STATUSES, matched_trial_pairs
 from rkdo_tune.report._stats import ICON, RANK_MEAN, RKDO
-from rkdo_tune.tracking.reading import ParamValue, TrialRole
+from rkdo_tune.tracking.reading import ParamValue, TrialRole, budget_source
 from rkdo_tune.verdict import (
     ARM_BASELINE,
     DEFAULTS_FAMILY,
@@ -221,7 +221,10 @@ def study_verdict(
     judged = {"primary": primary, "margin": margin, "references": references}
     values = {**(base or {}), **trial_params.get(rkdo, {})}
     labelled = (labels.get(rkdo) or rkdo, control.label)
-    verdict, pair = _paired(arms, (rkdo, control.trial_id), labelled, values, **judged)
+    searched = _rkdo_configurations(board) if control.kind == CONTROL_BASELINE else 0
+    verdict, pair = _paired(
+        arms, (rkdo, control.trial_id), labelled, values, **judged, searched=searched
+    )
     others = other_confirmed(board, arms, rkdo=rkdo, control=control, metric=metric)
     defaults, defaults_on = None, None
     if arms.reference and arms.baseline:
@@ -244,6 +247,7 @@ def _paired(
     margin: float,
     references: References | None,
     family: str = FAMILY,
+    searched: int = 0,
 ) -> tuple[Verdict, tuple[str, str]]:
     """The verdict of `trials` (RKDO's, the control's) and the pair it was estimated on: their
     confirmation re-runs on fresh seeds when both have seed runs, else the search seeds.
@@ -267,8 +271,17 @@ def _paired(
         context=context,
         references=references if context.on_test else None,  # the floors are test numbers
         family=family,
+        searched=searched,
     )
     return verdict, pair
+
+
+def _rkdo_configurations(board: pd.DataFrame) -> int:
+    """RKDO search configurations on the leaderboard (a budget point is not another one)."""
+    if board.empty or "objective" not in board:
+        return 0
+    ids = board.loc[board["objective"] == RKDO, "trial_id"].astype(str)
+    return len({budget_source(t) for t in ids})
 
 
 def split_of(seeds: pd.DataFrame, trial_id: str) -> dict[str, str]:

@@ -16,7 +16,7 @@ from rkdo_tune import metrics as m
 from rkdo_tune.config import shared_settings_key
 from rkdo_tune.inference import mark_ties
 from rkdo_tune.judgement import context_of
-from rkdo_tune.sweep.protocol import SearchSpace, SweepOutcome, TrialSummary
+from rkdo_tune.sweep.protocol import SearchSpace, SweepOutcome, TrialSummary, budget_source
 from rkdo_tune.verdict import (
     DEFAULTS_FAMILY,
     FAMILY,
@@ -77,7 +77,10 @@ def study_verdict(outcome: SweepOutcome, space: SearchSpace) -> Verdict | None:
     if control is None:
         return None
     label = _label(rkdo[0]) or "reference settings"
-    return _paired(rkdo[0], control, outcome, space, labels=(label, baseline_label))
+    untuned = control.role.is_baseline and outcome.reference is None
+    searched = len({budget_source(t.trial_id) for t in rkdo}) if untuned else 0
+    labels = (label, baseline_label)
+    return _paired(rkdo[0], control, outcome, space, labels=labels, searched=searched)
 
 
 def defaults_verdict(outcome: SweepOutcome, space: SearchSpace) -> Verdict | None:
@@ -98,6 +101,7 @@ def _paired(
     *,
     labels: tuple[str, str],
     family: str = FAMILY,
+    searched: int = 0,
 ) -> Verdict:
     """`best` against `control`: on their confirmation re-runs when both have one, else on
     the search seeds, named by the split and the settings `best` was scored with."""
@@ -120,6 +124,7 @@ def _paired(
         context=context,
         references=outcome.references if context.on_test else None,
         family=family,
+        searched=searched,
     )
 
 

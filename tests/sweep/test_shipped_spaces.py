@@ -24,8 +24,8 @@ TRAINING_RUNS = {
     # defaults confirmed on 3 fresh seeds
     "alpha_ablation.yaml": 2 * (6 + 1) * 3 + (1 + 1 + 2) * 3,
     "depth_ablation.yaml": (8 + 1) * 2,
-    "temperature_schedule.yaml": (12 + 1) * 2,
-    "adaptive_alpha.yaml": (16 + 1) * 2,
+    "temperature_schedule.yaml": 2 * (12 + 1) * 2,  # I-Con tuned: a study of its own
+    "adaptive_alpha.yaml": 2 * (16 + 1) * 2,
     "resource_parity.yaml": 2 * 5,  # budget points 1, 2 and 5 inside one run each
     "paper_protocol.yaml": 2 * 5,  # budget points 1, 2, 5 and 10 inside one run each
     "pareto_alpha_depth.yaml": (8 + 1) * 2,

@@ -260,3 +260,23 @@ def test_judge_compares_tuned_with_tuned_and_default_with_default(tmp_path):
     assert (defaults.rkdo_label, defaults.baseline_label) == ("default", "I-Con default")
     assert defaults.family == "default against default"
     assert defaults.rows[0].comparison.delta == pytest.approx(0.85 - 0.84 - 0.002)
+
+
+def test_an_untuned_control_against_several_rkdo_configurations_is_flagged(tmp_path):
+    from rkdo_tune.verdict import verdict_lines
+
+    trials = [
+        _summary("a", 0.90, offset=0.01, alpha=0.3),
+        _summary("b", 0.80, offset=0.001),
+        _summary("base", 0.85, arm=ARM_BASELINE, offset=-0.005),
+    ]
+    outcome, space = _outcome(tmp_path, trials)
+    verdict = judge(outcome, space).verdict
+    assert verdict.searched == 2
+    assert any(
+        "RKDO's best of 2 configurations meets one I-Con" in x for x in verdict_lines(verdict)
+    )
+    tuned, space = _tuned_outcome(tmp_path)
+    judged = judge(tuned, space)
+    assert judged.verdict.searched == 0 == judged.defaults_verdict.searched
+    assert not any("untuned" in x for x in verdict_lines(judged.verdict))
