@@ -15,7 +15,10 @@ The gap is each arm's mean `eval/linear_acc` over seeds minus the pixel floor's.
 The issue's targets: pixel probe <= 0.3 at 10 classes, gap >= 0.2 for both arms.
 
     python benchmarks/shapes_gap.py --help
-    python benchmarks/shapes_gap.py --steps 300 --seeds 42 123 456 --json-out shapes_gap.json
+    python benchmarks/shapes_gap.py --steps 300 --seeds 42 123 456 --threads 1 --json-out out.json
+
+On 2 CPU cores that is about 20 minutes; benchmarks/README.md §6 runs it as one
+command per objective (the second with `--no-ceiling`).
 """
 
 from __future__ import annotations
@@ -50,7 +53,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--size", type=int, default=32, help="image size (synthetic_size)")
     p.add_argument("--classes", type=int, default=10)
-    p.add_argument("--samples", type=int, default=2000)
+    p.add_argument(
+        "--samples", type=int, default=2500, help="images; 2500 leave 500 to test (one probe split)"
+    )
     p.add_argument("--protocol", default="full", help="evaluation protocol (the floors' too)")
     p.add_argument("--model", default="small_cnn")
     p.add_argument("--device", default="cpu")

@@ -9,8 +9,8 @@ these tensors (on the training device), and augmentation runs batched on them
   stratified 80/20 split.
 - `synthetic`: generated class-structured colour images (offline), a fixed
   80/20 split. See `_synthetic_images`.
-- `shapes`: generated shapes on clutter (offline), a fixed stratified 80/20
-  split; pixels carry no class (`rkdo_tune.data.shapes`).
+- `shapes`: generated shapes at random poses and colours (offline), a fixed
+  stratified 80/20 split; pixels carry no class (`rkdo_tune.data.shapes`).
 - `cifar10`, `cifar100`, `stl10`: torchvision's datasets under `data_dir`.
   STL-10 is resized to 64x64 at load, as the reference benchmark does.
 """
