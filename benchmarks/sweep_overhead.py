@@ -97,9 +97,10 @@ def run_sweep(
         "--gpus-per-trial", str(args.gpus),
         *[part for s in sets for part in ("--set", s)],
     ]  # fmt: skip
-    wall, _ = _run(command, cwd=workdir, what=f"sweep {name}")
+    wall, stdout = _run(command, cwd=workdir, what=f"sweep {name}")
     metric = load_space(space, overrides=list(sets)).metric
-    return {"wall_s": wall, "trials": read_trials(storage / name, metric)}
+    reused = "floors reused from" in stdout
+    return {"wall_s": wall, "trials": read_trials(storage / name, metric), "floors_reused": reused}
 
 
 def direct_configs(
@@ -146,6 +147,11 @@ def overhead_at(trials: int, epochs: int, args: argparse.Namespace, workdir: Pat
         f"search.num_samples={trials}",
     ]
     sweeps, directs, configs = [], [], None
+    warm_up_s = None
+    if args.warm_floors:  # what every sweep after the first in an experiment finds
+        warm = [*sets[:-1], "search.num_samples=1"]
+        name = f"floors-n{trials}-e{epochs}"
+        warm_up_s = run_sweep(OVERHEAD_SPACE, warm, name=name, workdir=workdir, args=args)["wall_s"]
     for repeat in range(args.repeats):
         order = ("sweep", "direct") if repeat % 2 == 0 or configs is None else ("direct", "sweep")
         for side in order:
@@ -176,6 +182,8 @@ def overhead_at(trials: int, epochs: int, args: argparse.Namespace, workdir: Pat
         "overhead_percent": 100 * (sweep_wall - direct_wall) / direct_wall,
         "direct_s_per_trial": train_s / trials,
         "trial_epochs": [t["epochs"] for t in sweeps[-1]["trials"]],
+        "floors_warm_up_s": warm_up_s,  # None: the first measured sweep computed the floors
+        "floors_reused": [s["floors_reused"] for s in sweeps],
     }
 
 
@@ -329,6 +337,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--gpus", type=float, default=0, help="GPUs per trial.")
     parser.add_argument("--asha-epochs", type=int, default=4, help="Full budget in the ASHA part.")
     parser.add_argument("--no-asha", action="store_true", help="Skip the ASHA comparison.")
+    parser.add_argument(
+        "--warm-floors",
+        action="store_true",
+        help="First run a throwaway 1-trial sweep of the same settings, so that the measured "
+        "sweeps reuse its floors (as every sweep after the first in an experiment does).",
+    )
     parser.add_argument("--json-out", help="Write every measurement to this JSON file.")
     parser.add_argument("--keep", help="Keep sweep outputs in this directory (default: temp).")
     parser.add_argument("--direct-spec", help=argparse.SUPPRESS)
