@@ -18,7 +18,7 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from rkdo_tune.config import ConfigValue, TrialConfig, coerce_value
+from rkdo_tune.config import KERNEL_STUDENT_T, KERNELS, ConfigValue, TrialConfig, coerce_value
 from rkdo_tune.errors import InvalidValue
 from rkdo_tune.judgement import DEFAULT_MARGIN
 from rkdo_tune.metrics import EVAL_LINEAR_ACC, VERDICT_METRICS
@@ -56,13 +56,13 @@ class ConfirmSettings:
 # A knob the `baseline` section fixes is not searched.
 ICON_KNOBS: dict[str, dict[str, object]] = {
     "debias": {"type": "float", "low": 0.0, "high": 1.0},
-    "kernel": {"type": "categorical", "choices": ["gaussian", "student_t"]},
+    "kernel": {"type": "categorical", "choices": list(KERNELS)},
     "student_df": {
         "type": "float",
         "low": 0.5,
         "high": 10.0,
         "log": True,
-        "when": {"kernel": "student_t"},
+        "when": {"kernel": KERNEL_STUDENT_T},
     },
 }
 SHARED_KNOBS = ("tau",)  # searched for I-Con too when the space searches them for RKDO
@@ -131,11 +131,13 @@ def parse_baseline_search(
         raise invalid(source, f"baseline.{TUNE_KEY}", tune, reason)
     fixed = {**base, **arm}
     icon_config = TrialConfig(**{**base_config.to_dict(), **arm})
-    knobs: dict[str, object] = {"objective": {"type": "categorical", "choices": ["icon"]}}
+    knobs: dict[str, object] = {
+        "objective": {"type": "categorical", "choices": [BASELINE_OBJECTIVE]}
+    }
     knobs |= {name: dict(spec) for name, spec in ICON_KNOBS.items() if name not in fixed}
     if "student_df" in knobs and "kernel" in fixed:  # the kernel is fixed: no condition left
         del knobs["student_df"]["when"]
-        if icon_config.kernel != "student_t":
+        if icon_config.kernel != KERNEL_STUDENT_T:
             del knobs["student_df"]
     also_fixed = {k: v for k, v in fixed.items() if k != "objective"}  # the study's one choice
     tuned = parse_parameters(f"{source}: baseline.{TUNE_KEY}", knobs, also_fixed, icon_config)
