@@ -126,12 +126,7 @@ def _defaults(sv: StudyVerdict, families: Sequence[HolmFamily], *, metric: str) 
         return []
     rkdo_run, icon_run = sv.defaults_on or ("", "")
     where = "fresh seeds (stage confirmation)" if v.stage == STAGE_CONFIRMATION else "search seeds"
-    lines = [
-        "### Default against default",
-        "",
-        f"**{headline(v, metric=v.rows[0].metric if v.rows else '')}**",
-        "",
-    ]
+    lines = [f"### {DEFAULTS_TITLE}", "", f"**{headline(v, metric=metric)}**", ""]
     lines += [
         f"RKDO at the space's base settings (trial `{rkdo_run}`) against I-Con at its "
         f"reference knobs (trial `{icon_run}`), on the {where}, seeds "
