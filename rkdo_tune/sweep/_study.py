@@ -18,7 +18,14 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from rkdo_tune.config import KERNEL_STUDENT_T, KERNELS, ConfigValue, TrialConfig, coerce_value
+from rkdo_tune.config import (
+    KERNEL_STUDENT_T,
+    KERNELS,
+    OBJECTIVE_ICON,
+    ConfigValue,
+    TrialConfig,
+    coerce_value,
+)
 from rkdo_tune.errors import InvalidValue
 from rkdo_tune.judgement import DEFAULT_MARGIN
 from rkdo_tune.metrics import EVAL_LINEAR_ACC, VERDICT_METRICS
@@ -36,7 +43,7 @@ from rkdo_tune.sweep._checks import (
 )
 from rkdo_tune.sweep._parameters import Parameter, parse_parameters
 
-BASELINE_OBJECTIVE = "icon"
+BASELINE_OBJECTIVE = OBJECTIVE_ICON
 # Fresh seeds for `confirm` when the file lists none: paper seeds the search did not use, then
 # these, in order, until there are as many as the search used.
 SPARE_SEEDS = (789, 101, 7, 8, 9, 10, 11, 12, 13, 14)

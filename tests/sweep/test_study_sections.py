@@ -134,13 +134,16 @@ def test_best_is_one_definition_and_the_baseline_is_never_ranked(tmp_path):
     assert points[2][ARM_KEY] == ARM_BASELINE and split_markers(points[0])[1] == {"alpha": 0.5}
 
 
-def test_judge_marks_ties_and_compares_the_best_with_the_baseline(tmp_path):
-    trials = [
+def _two_rkdo_and_the_baseline() -> list[TrialSummary]:
+    return [
         _summary("a", 0.90, offset=0.01, alpha=0.3),
         _summary("b", 0.80, offset=0.001),
         _summary("base", 0.85, arm=ARM_BASELINE, offset=-0.005),
     ]
-    outcome, space = _outcome(tmp_path, trials)
+
+
+def test_judge_marks_ties_and_compares_the_best_with_the_baseline(tmp_path):
+    outcome, space = _outcome(tmp_path, _two_rkdo_and_the_baseline())
     judged = judge(outcome, space)
     marks = {m.trial_id: m for m in judged.ties}
     assert marks["a"].tied and not marks["b"].tied
@@ -265,12 +268,7 @@ def test_judge_compares_tuned_with_tuned_and_default_with_default(tmp_path):
 def test_an_untuned_control_against_several_rkdo_configurations_is_flagged(tmp_path):
     from rkdo_tune.verdict import verdict_lines
 
-    trials = [
-        _summary("a", 0.90, offset=0.01, alpha=0.3),
-        _summary("b", 0.80, offset=0.001),
-        _summary("base", 0.85, arm=ARM_BASELINE, offset=-0.005),
-    ]
-    outcome, space = _outcome(tmp_path, trials)
+    outcome, space = _outcome(tmp_path, _two_rkdo_and_the_baseline())
     verdict = judge(outcome, space).verdict
     assert verdict.searched == 2
     assert any(
