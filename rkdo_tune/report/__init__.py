@@ -11,6 +11,15 @@ then logs the folder to the sweep's parent run. `_build` joins these steps.
 
 from __future__ import annotations
 
-from rkdo_tune.report._build import ReportResult, write_reports, write_sweep_report
+from rkdo_tune.report._build import ReportResult, StudyReport, write_reports, write_sweep_report
+from rkdo_tune.report._ratio import step_ratios
+from rkdo_tune.report._targets import Target
 
-__all__ = ["ReportResult", "write_reports", "write_sweep_report"]
+__all__ = [
+    "ReportResult",
+    "StudyReport",
+    "Target",
+    "step_ratios",
+    "write_reports",
+    "write_sweep_report",
+]

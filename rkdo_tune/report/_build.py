@@ -20,6 +20,7 @@ import pandas as pd
 from rkdo_tune import metrics as m
 from rkdo_tune.environment import driver_environment
 from rkdo_tune.errors import UsageError
+from rkdo_tune.floors import References
 from rkdo_tune.inference import TieMark, tie_sentence
 from rkdo_tune.report import (
     _markdown,
@@ -39,6 +40,18 @@ from rkdo_tune.report._md_environment import environment_section
 from rkdo_tune.report._verdict_csv import verdict_frame
 from rkdo_tune.tracking import reading
 from rkdo_tune.verdict import ARM_BASELINE, ARM_SEARCH, STAGE_SEARCH
+
+
+@dataclass(frozen=True)
+class StudyReport:
+    """One sweep's report as written, and what it was computed from (the audit reads these)."""
+
+    markdown: Path
+    runs: reading.SweepRuns
+    arms: _verdict.Arms
+    study: _verdict.StudyVerdict
+    to_target: _ratio.ToTarget
+    references: References | None
 
 
 @dataclass(frozen=True)
@@ -85,7 +98,7 @@ def write_reports(
             target=target,
             metric=metric,
             target_fraction=target_fraction,
-        )
+        ).markdown
         uri = reading.log_report(client, run_id=info.run_id, directory=folder)
         for line in reading.ui_link_lines(resolved_uri, info):
             say(line)
@@ -105,8 +118,9 @@ def write_sweep_report(
     target: float | None,
     metric: str | None,
     target_fraction: float | None = None,
-) -> Path:
-    """Load one sweep, compute every table, draw every plot; returns the report.md path.
+) -> StudyReport:
+    """Load one sweep, compute every table, draw every plot; returns the report.md path and
+    what it was computed from.
 
     Each search-stage seed run gets its steps to the report's target and its censoring
     flag as MLflow metrics (`metrics.REPORT_STEPS_TO_TARGET`, `REPORT_TARGET_CENSORED`).
@@ -159,7 +173,7 @@ def write_sweep_report(
     reading.log_seed_metrics(client, _targets.seed_metrics(to_target.per_seed))
     path = out_dir / "report.md"
     path.write_text(_markdown.render(content))
-    return path
+    return StudyReport(path, runs, arms, study, to_target, evidence.references)
 
 
 def _to_target(
