@@ -11,14 +11,24 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from rkdo_tune.sweep.plan import SweepOptions, SweepPlan
     from rkdo_tune.sweep.protocol import SearchSpace, SweepOutcome
 
 
 def launch_sweep(
-    space: SearchSpace, plan: SweepPlan, options: SweepOptions
+    space: SearchSpace,
+    plan: SweepPlan,
+    options: SweepOptions,
+    *,
+    nest_under: str | None = None,
+    tags: Mapping[str, str] | None = None,
 ) -> tuple[SweepOutcome, list[str]]:
     """Run the sweep tracked in MLflow; returns the outcome and the tracker's summary lines.
+
+    `nest_under`: an MLflow run (an audit's) to show the sweep run beneath; `tags`: more
+    tags of the sweep run.
 
     The tracking store is resolved and checked first (no Ray, no MLflow import),
     so an unreachable server fails in seconds; then Ray and MLflow load.
@@ -31,5 +41,7 @@ def launch_sweep(
     from rkdo_tune.sweep.runner import run_sweep  # imports Ray: only when actually running
     from rkdo_tune.tracking import MlflowSweepTracker  # imports MLflow: likewise
 
-    tracker = MlflowSweepTracker(tracking_uri=uri, experiment=options.experiment)
+    tracker = MlflowSweepTracker(
+        tracking_uri=uri, experiment=options.experiment, nest_under=nest_under, tags=tags
+    )
     return run_sweep(space, plan, options, tracker=tracker)

@@ -23,6 +23,8 @@ from rkdo_tune.tracking import layout
 from rkdo_tune.tracking._uri import check_reachable, resolve_tracking_uri, ui_lines
 
 _LAZY = {
+    "AuditTracker": "rkdo_tune.tracking._audit",
+    "StudyRun": "rkdo_tune.tracking._audit",
     "MlflowSweepTracker": "rkdo_tune.tracking._tracker",
     "SeedRunLogger": "rkdo_tune.tracking._seed",
     "TrackingTrialObserver": "rkdo_tune.tracking._trial",
@@ -32,8 +34,10 @@ _LAZY = {
 }
 
 __all__ = [
+    "AuditTracker",
     "MlflowSweepTracker",
     "SeedRunLogger",
+    "StudyRun",
     "TrackingTrialObserver",
     "TrialRunFactory",
     "check_reachable",

@@ -77,8 +77,19 @@ class MlflowSweepTracker(SweepTracker):
     for SQLite, since the workers receive it as is.
     """
 
-    def __init__(self, *, tracking_uri: str, experiment: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        tracking_uri: str,
+        experiment: str | None = None,
+        nest_under: str | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> None:
+        """`nest_under`: a run (an audit's) the sweep run is shown beneath in the UI;
+        `tags`: extra tags of the sweep run (which audit and study it belongs to)."""
         self.tracking_uri = tracking_uri
+        self.nest_under = nest_under
+        self.extra_tags = dict(tags or {})
         self.experiment_name = experiment
         self.experiment_id: str | None = None
         self.parent_run_id: str | None = None
@@ -103,6 +114,9 @@ class MlflowSweepTracker(SweepTracker):
                 plan=plan,
                 resume=resume,
             )
+            nesting = {lay.TAG_PARENT: self.nest_under} if self.nest_under else {}
+            if nesting or self.extra_tags:
+                set_tags(client, self.parent_run_id, {**nesting, **self.extra_tags})
             self.outbox = str(outbox_folder(plan.experiment_path))
             if resume:  # what an earlier run's trials could not send, before any trial restarts
                 send_left_behind(client, self.outbox, uri=self.tracking_uri)

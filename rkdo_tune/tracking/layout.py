@@ -36,6 +36,10 @@ TAG_ROLE = "rkdo.role"
 ROLE_SWEEP = "sweep"
 ROLE_TRIAL = "trial"
 ROLE_SEED = "seed"
+ROLE_AUDIT = "audit"  # `rkdo-tune audit`: the parent of one sweep run per study
+TAG_AUDIT_NAME = "rkdo.audit_name"  # audit run, and each of its sweep runs
+TAG_AUDIT_STUDY = "rkdo.audit_study"  # a sweep run of an audit: which study it is
+ARTIFACT_AUDIT_DIR = "audit"  # audit run: audit.md, its CSVs and plots
 
 TAG_SWEEP_NAME = "rkdo.sweep_name"
 TAG_SPACE_NAME = "rkdo.space_name"
