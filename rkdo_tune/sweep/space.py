@@ -181,7 +181,7 @@ def load_space(path_or_name: str | Path, *, overrides: Sequence[str] = ()) -> Se
     return _build(raw, path)
 
 
-def _space_dirs() -> list[Path]:
+def space_directories() -> list[Path]:
     """Packaged spaces: inside the package (wheels), then the repo's top level (editable)."""
     package = Path(rkdo_tune.__file__).parent
     return [d for d in (package / "search_spaces", package.parent / "search_spaces") if d.is_dir()]
@@ -189,7 +189,7 @@ def _space_dirs() -> list[Path]:
 
 def _packaged_spaces() -> dict[str, Path]:
     found: dict[str, Path] = {}
-    for directory in _space_dirs():
+    for directory in space_directories():
         for path in sorted(directory.glob("*.yaml")):
             found.setdefault(path.name, path)
     return dict(sorted(found.items()))
@@ -207,7 +207,12 @@ def resolve_space_path(name_or_path: str | Path) -> Path:
     if exists and (not is_dir or len(path.parts) != 1):
         return path
     if len(path.parts) != 1:
-        raise UsageError(f"{path}: no such search-space file")
+        # A packaged space in a sub-folder, such as the audit's: audit/alpha.yaml.
+        inside = [d / path for d in space_directories() if not path.is_absolute()]
+        found = next((p for p in inside if p.is_file()), None)
+        if found is None:
+            raise UsageError(f"{path}: no such search-space file")
+        return found
     file_name = path.name if path.suffix in (".yaml", ".yml") else f"{path.name}.yaml"
     packaged = _packaged_spaces()
     if file_name in packaged:
