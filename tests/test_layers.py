@@ -25,6 +25,7 @@ RANKS = {
     # entry points
     "__main__": 11,  # `python -m rkdo_tune` runs the CLI
     "cli": 10,  # parses flags and delegates
+    "audit": 9.5,  # runs the studies (app), reports them and decides the paper's claims
     "app": 9,  # joins sweep and tracking (launch_sweep): the only unit that sees both
     "report": 8,  # reads tracked runs (tracking.reading)
     "tracking": 7,  # MLflow; implements sweep.protocol's hooks; logs training runs and plots

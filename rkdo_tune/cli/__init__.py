@@ -11,6 +11,7 @@ import sys
 import click
 
 from rkdo_tune import __version__
+from rkdo_tune.cli.audit_cmd import audit_command
 from rkdo_tune.cli.report_cmd import report_command
 from rkdo_tune.cli.sweep_cmd import spaces_group, sweep_command
 from rkdo_tune.cli.train_cmd import train_command
@@ -24,7 +25,7 @@ def cli() -> None:
 
     `train` runs one trial; `sweep` runs a Ray Tune + Optuna study from a YAML
     search space; `spaces` lists and validates spaces; `report` compares trials
-    stored in MLflow.
+    stored in MLflow; `audit` tests every claim of the paper in one command.
     """
 
 
@@ -32,6 +33,7 @@ cli.add_command(train_command)
 cli.add_command(sweep_command)
 cli.add_command(spaces_group)
 cli.add_command(report_command)
+cli.add_command(audit_command)
 
 
 def main(argv: list[str] | None = None) -> None:
