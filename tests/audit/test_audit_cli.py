@@ -65,14 +65,17 @@ def _holm(ps: list[float]) -> list[float]:
     return out
 
 
-def _seed_values(client, experiment_id: str, sweep_run_id: str, *, epochs: int):
+def _seed_values(client, experiment_id: str, sweep_run_id: str, *, epochs: int, whole: int = 10):
     """{objective: {seed: (probe, epoch loss)}} of the budgets study's trials at `epochs`."""
     values: dict[str, dict[int, tuple[float, float]]] = {}
     trials = client.search_runs(
         [experiment_id], f"tags.`mlflow.parentRunId` = '{sweep_run_id}'", max_results=1000
     )
     for trial in trials:
-        if trial.data.params.get("epochs") != str(epochs) or trial.info.status == "KILLED":
+        # A budget point's trial is `<id>@e<k>`; the whole run (the last budget) has no mark.
+        point = trial.data.tags.get("trial_id", "").rpartition("@e")[2]
+        at = int(point) if "@e" in trial.data.tags.get("trial_id", "") else whole
+        if at != epochs or trial.info.status == "KILLED":
             continue
         seeds = client.search_runs(
             [experiment_id], f"tags.`mlflow.parentRunId` = '{trial.info.run_id}'"
@@ -96,9 +99,12 @@ def test_reduced_audit_resumes_and_decides_every_claim(tmp_path, mlflow_server):
     assert "study budgets: done in sweep run" in resumed.stderr
     assert "study alpha: resuming sweep reduced-alpha" in resumed.stderr
 
-    client = MlflowClient(tracking_uri=mlflow_server)
-    experiment = client.get_experiment_by_name("audit-test")
-    eid = experiment.experiment_id
+    check_finished_audit(MlflowClient(tracking_uri=mlflow_server), "audit-test", tmp_path / "out")
+
+
+def check_finished_audit(client, experiment_name: str, out: Path) -> None:
+    """What a finished audit must hold in MLflow and in its folder; two rows by hand."""
+    eid = client.get_experiment_by_name(experiment_name).experiment_id
     audit = client.search_runs([eid], "tags.`rkdo.role` = 'audit'")
     assert len(audit) == 1 and audit[0].info.status == "FINISHED"
     sweeps = client.search_runs([eid], "tags.`rkdo.role` = 'sweep'")
@@ -109,12 +115,12 @@ def test_reduced_audit_resumes_and_decides_every_claim(tmp_path, mlflow_server):
     logged = {a.path for a in client.list_artifacts(audit[0].info.run_id, "audit")}
     assert {"audit/audit.md", "audit/claims.csv", "audit/tests.csv"} <= logged
 
-    claims = list(csv.DictReader((tmp_path / "out" / "claims.csv").open()))
+    claims = list(csv.DictReader((out / "claims.csv").open()))
     assert [int(c["claim"]) for c in claims] == [1, 2, 3, 4, 5, 6, 7]
     assert all(c["verdict"] in VERDICTS for c in claims)
-    markdown = (tmp_path / "out" / "audit.md").read_text()
+    markdown = (out / "audit.md").read_text()
     assert markdown.count("| **") == 7 and "rehearsal of the method" in markdown
-    tests = list(csv.DictReader((tmp_path / "out" / "tests.csv").open()))
+    tests = list(csv.DictReader((out / "tests.csv").open()))
 
     # Claim 1, by hand: the whole runs' probes paired by seed, and the paper's loss measure.
     budgets = studies["budgets"].info.run_id
