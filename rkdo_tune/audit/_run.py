@@ -102,7 +102,12 @@ def run_audit(options: AuditOptions, *, say: Callable[[str], None] = print) -> A
     plans = plan_audit(options, name=name)
     tracker.start(name=name, resume=options.resume, params=_params(options, plans))
     for plan in plans:
-        if not _run_study(plan, options, tracker, say=say):
+        try:
+            finished = _run_study(plan, options, tracker, say=say)
+        except BaseException:  # a study that failed: the audit run says so, then the error
+            tracker.finish(status="FAILED", tags={}, metrics={}, directory=None)
+            raise
+        if not finished:
             tracker.finish(status="KILLED", tags={}, metrics={}, directory=None)
             say(f"audit {name} interrupted; continue it with --resume --name {name}")
             return AuditResult(name, None, (), tuple(tracker.lines()), interrupted=True)
