@@ -20,7 +20,6 @@ from rkdo_tune.survival import CLAIM_RULE, CONTRADICTED, SUPPORTED, UNDETERMINED
 
 Arm = Mapping[int, float]  # seed -> the final value of one configuration
 
-VERDICTS = (SUPPORTED, CONTRADICTED, UNDETERMINED)
 EARLY_BUDGET_MAX = 2  # epochs: "the edge appears early" reads budgets up to this one
 ROBUST_FACTOR = 2.0  # α-robustness: the accuracy lost within this factor of the best α
 

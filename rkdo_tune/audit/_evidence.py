@@ -83,11 +83,6 @@ def context(report: StudyReport) -> str:
     return f"{c.dataset}, {c.model}, protocol {c.protocol}, {c.budget}"
 
 
-def floors_text(references: References | None, arms: Mapping[str, Arm]) -> str:
-    """Whether each arm's probe CI lies above the stricter floor (test-split numbers)."""
-    return floor_check(references, arms)[0]
-
-
 def floor_check(references: References | None, arms: Mapping[str, Arm]) -> tuple[str, bool | None]:
     """The floors sentence, and whether every arm's probe CI clears the stricter floor
     (None: no floor recorded to check against)."""

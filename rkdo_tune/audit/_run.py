@@ -36,7 +36,7 @@ from rkdo_tune.sweep.plan import SweepOptions
 from rkdo_tune.tracking import layout as lay
 
 if TYPE_CHECKING:
-    from rkdo_tune.tracking import AuditTracker
+    from rkdo_tune.tracking import AuditTracker, StudyRun
 
 
 @dataclass(frozen=True)
@@ -112,9 +112,10 @@ def run_audit(options: AuditOptions, *, say: Callable[[str], None] = print) -> A
             say(f"audit {name} interrupted; continue it with --resume --name {name}")
             return AuditResult(name, None, (), tuple(tracker.lines()), interrupted=True)
     out = options.out or Path(f"audit-{name}")
-    reports = _report_studies(tracker, plans, out=out)
+    recorded = tracker.studies()
+    reports = _report_studies(tracker, recorded, plans, out=out)
     rows, adjusted = decide_all(claims_of(reports))
-    facts = _facts(name, options, tracker, plans)
+    facts = _facts(name, options, recorded, plans)
     path = _markdown.write(out, facts, rows, adjusted)
     tracker.finish(status="FINISHED", tags=_tags(rows), metrics=_metrics(rows), directory=out)
     return AuditResult(name, path, tuple(rows), tuple(tracker.lines()))
@@ -146,14 +147,17 @@ def _run_study(
 
 
 def _report_studies(
-    tracker: AuditTracker, plans: Sequence[StudyPlan], *, out: Path
+    tracker: AuditTracker,
+    recorded: Mapping[str, StudyRun],
+    plans: Sequence[StudyPlan],
+    *,
+    out: Path,
 ) -> dict[str, StudyReport]:
     """Each study's report, written under out/studies/<study> and logged to its sweep run."""
     from rkdo_tune.report import write_sweep_report
     from rkdo_tune.tracking import reading
 
     client = reading.connect(tracker.tracking_uri)
-    recorded = tracker.studies()
     reports = {}
     for plan in plans:
         key = plan.study.key
@@ -178,10 +182,9 @@ def claims_of(reports: Mapping[str, StudyReport]) -> list[ClaimEvidence]:
 
 
 def _facts(
-    name: str, options: AuditOptions, tracker: AuditTracker, plans: Sequence[StudyPlan]
+    name: str, options: AuditOptions, recorded: Mapping[str, StudyRun], plans: Sequence[StudyPlan]
 ) -> _markdown.AuditFacts:
     base = plans[0].space.base_config
-    recorded = tracker.studies()
     studies = tuple((p.study.key, p.plan.name, recorded[p.study.key].run_id) for p in plans)
     n = options.settings.seeds
     return _markdown.AuditFacts(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rkdo_tune.audit import _builders as build
-from rkdo_tune.audit._claims import ClaimEvidence, with_context
+from rkdo_tune.audit._claims import ROBUST_FACTOR, ClaimEvidence, with_context
 from rkdo_tune.audit._evidence import (
     CONSTANT,
     SharedControl,
@@ -54,7 +54,8 @@ def knob_claim(
     symbol = PARAM_SYMBOLS.get(knob, knob)
     if knob == "alpha":
         claim = "RKDO beats I-Con at some α (α sensitivity; the paper ran no ablation)"
-        near, near_text = (lambda x, best: best / 2 <= x <= best * 2), "α within ×2 of it"
+        near = lambda x, best: best / ROBUST_FACTOR <= x <= best * ROBUST_FACTOR  # noqa: E731
+        near_text = f"α within ×{ROBUST_FACTOR:g} of it"
     else:
         claim = "RKDO beats I-Con at some depth (depth sensitivity, d = 1–8)"
         near, near_text = (lambda x, best: abs(x - best) <= 1), f"{symbol} within ±1 of it"

@@ -108,10 +108,6 @@ def load_studies(settings: AuditSettings) -> list[tuple[Study, SearchSpace]]:
     return loaded
 
 
-def needs_confirmation(space: SearchSpace) -> bool:
-    return space.confirm is not None
-
-
 def study_names(audit: str, studies: Sequence[Study] = STUDIES) -> dict[str, str]:
     """Each study's sweep name: derived from the audit's."""
     return {s.key: f"{audit}-{s.key}" for s in studies}
