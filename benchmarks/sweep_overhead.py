@@ -46,6 +46,7 @@ from _startup_probe import startup_probe
 from rkdo_tune.config import TrialConfig
 from rkdo_tune.sweep.space import load_space, trial_config
 from rkdo_tune.training import train
+from rkdo_tune.training.run_setup import set_cpu_threads
 
 SPACES = Path(__file__).resolve().parent / "spaces"
 OVERHEAD_SPACE = SPACES / "sweep_overhead.yaml"
@@ -130,7 +131,7 @@ def run_direct(configs: list[dict[str, Any]], *, workdir: Path, threads: int) ->
 def direct_main(spec_path: str) -> dict[str, Any]:
     """Subprocess body: train every config in turn; seconds per config."""
     spec = json.loads(Path(spec_path).read_text())
-    torch.set_num_threads(max(1, int(spec["threads"])))  # what sweep_trial does
+    set_cpu_threads(spec["threads"])  # what sweep_trial does
     seconds = []
     for values in spec["configs"]:
         start = time.perf_counter()

@@ -31,10 +31,12 @@ SideChecks = tuple[References | None, dict[str, str]]
 
 
 @ray.remote(max_retries=0)
-def _side_checks(config_values: dict[str, Any], references: bool) -> SideChecks:
+def _side_checks(config_values: dict[str, Any], references: bool, cpus: float) -> SideChecks:
     from rkdo_tune.config import TrialConfig
     from rkdo_tune.training.floors import side_checks
+    from rkdo_tune.training.run_setup import set_cpu_threads
 
+    set_cpu_threads(cpus)  # as a trial does: the environment reports the trials' threads
     return side_checks(TrialConfig(**config_values), references=references)
 
 
@@ -64,9 +66,16 @@ class EvidenceJob:
         self.environment = driver_environment(
             resolved_space=yaml.safe_dump(dict(space.raw), sort_keys=False)
         )
+        self.ref = self._submit(space, values)
+
+    def _submit(self, space: SearchSpace, values: dict[str, Any]) -> ray.ObjectRef:
+        """Computing floors holds one trial's resources. With floors cached, only the
+        environment is read (a second or two of imports): the task asks for no CPU, so the
+        first trial's worker starts beside it instead of after it."""
         resources = space.resources
-        task = _side_checks.options(num_cpus=resources.cpus, num_gpus=resources.gpus)
-        self.ref = task.remote(values, self.cached is None)
+        cpus = resources.cpus if self.cached is None else 0
+        task = _side_checks.options(num_cpus=cpus, num_gpus=resources.gpus)
+        return task.remote(values, self.cached is None, resources.cpus)
 
     def result(self) -> tuple[References | None, str, dict[str, str]]:
         """The floors and why absent (waiting for the task), and the whole environment."""

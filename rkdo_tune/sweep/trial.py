@@ -192,13 +192,6 @@ def run_seeds_in_lockstep(
             _report(trainers, aggregate(trainers), on_report)
 
 
-def set_cpu_threads(cpus: float) -> None:
-    """Keep torch inside the CPU share Ray gave this trial."""
-    import torch
-
-    torch.set_num_threads(max(1, int(cpus)))
-
-
 def trial_identity() -> tuple[str, str]:
     """(Ray trial id, Ray node id) of the running trial."""
     import ray
@@ -219,8 +212,9 @@ def sweep_trial(
     through explicit clients and run ids only, and the CUDA cache is released.
     """
     from rkdo_tune.sweep.space import trial_config
+    from rkdo_tune.training.run_setup import set_cpu_threads
 
-    set_cpu_threads(space.resources.cpus)
+    set_cpu_threads(space.resources.cpus)  # the CPU share Ray gave this trial
     role, values = split_markers(params)  # trial_config rejects keys that are not config fields
     configs = [trial_config(space, values, seed=seed) for seed in space.seeds]
     configs = [

@@ -22,6 +22,11 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def set_cpu_threads(cpus: float) -> None:
+    """Keep torch inside a CPU share (a Ray trial's `cpus`, at least one thread)."""
+    torch.set_num_threads(max(1, int(cpus)))
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
