@@ -5,7 +5,8 @@ settings of the space's base settings (`floors.FloorKey`), not on any trial, so 
 sweep computes them once, in a Ray task with one trial's resources, while the
 trials run. A resumed sweep reuses what its MLflow run holds, and a new one what
 an earlier finished sweep of the same key recorded (`SweepTracker.cached_references`):
-then the task only reports the environment.
+then the task only reports the environment, and asks for no CPU (a trial's GPU
+share still, so that it sees the trials' device).
 The same task reports the worker's part of the environment block (device, torch
 settings, data hash); the driver adds its own (git, versions, command line).
 The driver never imports torch: the task imports `training.floors` on the worker.
