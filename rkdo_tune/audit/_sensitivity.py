@@ -44,6 +44,15 @@ def _with_floors(
     return with_context(evidence, context=context(report), floors=text, floors_pass=passed)
 
 
+def _within_factor(x: float, best: float) -> bool:
+    """α is log-spaced: near the best means within ROBUST_FACTOR of it either way."""
+    return best / ROBUST_FACTOR <= x <= best * ROBUST_FACTOR
+
+
+def _within_one(x: float, best: float) -> bool:
+    return abs(x - best) <= 1
+
+
 def knob_claim(
     report: StudyReport, control: SharedControl | None, *, number: int, knob: str, study: str
 ) -> ClaimEvidence:
@@ -54,11 +63,10 @@ def knob_claim(
     symbol = PARAM_SYMBOLS.get(knob, knob)
     if knob == "alpha":
         claim = "RKDO beats I-Con at some α (α sensitivity; the paper ran no ablation)"
-        near = lambda x, best: best / ROBUST_FACTOR <= x <= best * ROBUST_FACTOR  # noqa: E731
-        near_text = f"α within ×{ROBUST_FACTOR:g} of it"
+        near, near_text = _within_factor, f"α within ×{ROBUST_FACTOR:g} of it"
     else:
         claim = "RKDO beats I-Con at some depth (depth sensitivity, d = 1–8)"
-        near, near_text = (lambda x, best: abs(x - best) <= 1), f"{symbol} within ±1 of it"
+        near, near_text = _within_one, f"{symbol} within ±1 of it"
     evidence = build.sensitivity_claim(
         number=number,
         claim=claim,

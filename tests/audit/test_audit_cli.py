@@ -17,6 +17,7 @@ import pytest
 from _support import RKDO_TUNE, run_cli
 from scipy import stats
 
+from rkdo_tune.sweep.protocol import BUDGET_TRIAL_MARK
 from rkdo_tune.tracking import layout as lay
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
@@ -73,8 +74,9 @@ def _seed_values(client, experiment_id: str, sweep_run_id: str, *, epochs: int, 
     )
     for trial in trials:
         # A budget point's trial is `<id>@e<k>`; the whole run (the last budget) has no mark.
-        point = trial.data.tags.get("trial_id", "").rpartition("@e")[2]
-        at = int(point) if "@e" in trial.data.tags.get("trial_id", "") else whole
+        trial_id = trial.data.tags.get(lay.TAG_TRIAL_ID, "")
+        _, mark, point = trial_id.rpartition(BUDGET_TRIAL_MARK)
+        at = int(point) if mark else whole
         if at != epochs or trial.info.status == "KILLED":
             continue
         seeds = client.search_runs(
